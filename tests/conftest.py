@@ -1,0 +1,3 @@
+"""Shared fixtures: each area keeps its fixtures in a plugin module of its own."""
+
+pytest_plugins: list[str] = []
