@@ -2,6 +2,6 @@
 
 
 class UserError(Exception):
-    """A problem the user can fix (bad date, bad key, locked data dir); the message is for a person."""
+    """A problem the user can fix (bad date, bad key, locked data dir); written for a person."""
 
     exit_code = 2

@@ -1,3 +1,11 @@
 """Shared fixtures: each area keeps its fixtures in a plugin module of its own."""
 
-pytest_plugins: list[str] = []
+import os
+
+# Prefect must never touch the developer's own home, nor phone home, from a test.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", "false")
+
+pytest_plugins = ["tests.fixtures_prefect"]

@@ -1,0 +1,210 @@
+"""Accounts, credentials and dates: what a run is told, checked once and turned into values."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from flows.errors import UserError
+
+DEFAULT_BASE_URL = "https://api.binance.com"
+DEFAULT_ACCOUNT = "default"
+ApiGeneration = Literal["auto", "current", "legacy"]
+_GENERATIONS: tuple[str, ...] = ("auto", "current", "legacy")
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class Secret:
+    """A credential that never shows itself in a repr, a log line or an exception."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One margin account to export: where to reach it and how to sign for it."""
+
+    name: str
+    api_key: Secret = field(repr=False)
+    api_secret: Secret = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    api_generation: ApiGeneration = "auto"
+    symbols: tuple[str, ...] = ()
+    assets: tuple[str, ...] = ()
+
+
+def default_config_path() -> Path | None:
+    """`MARGIN_ETL_CONFIG`, else ./margin-etl.toml, else ~/.config/margin-etl/config.toml."""
+    explicit = os.environ.get("MARGIN_ETL_CONFIG")
+    if explicit:
+        return Path(explicit)
+    for candidate in (
+        Path("margin-etl.toml"),
+        Path.home() / ".config" / "margin-etl" / "config.toml",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_accounts(config_path: Path | None = None) -> dict[str, Account]:
+    """Accounts from the config file, plus `default` from BINANCE_API_KEY/SECRET when set."""
+    accounts: dict[str, Account] = {}
+    path = config_path or default_config_path()
+    if path is not None:
+        accounts.update(_accounts_from_file(path))
+    env_account = _account_from_env()
+    if env_account is not None and env_account.name not in accounts:
+        accounts[env_account.name] = env_account
+    return accounts
+
+
+def resolve_account(name: str | None, config_path: Path | None = None) -> Account:
+    accounts = load_accounts(config_path)
+    if name is None:
+        if len(accounts) == 1:
+            return next(iter(accounts.values()))
+        if DEFAULT_ACCOUNT in accounts:
+            return accounts[DEFAULT_ACCOUNT]
+        if not accounts:
+            raise UserError(
+                "no credentials: set BINANCE_API_KEY and BINANCE_API_SECRET, "
+                "or list accounts in a config file (see README)"
+            )
+        raise UserError(
+            f"several accounts configured; choose one with --account ({_names(accounts)})"
+        )
+    if name not in accounts:
+        raise UserError(f"unknown account {name!r}; configured: {_names(accounts) or 'none'}")
+    return accounts[name]
+
+
+def _names(accounts: dict[str, Account]) -> str:
+    return ", ".join(sorted(accounts))
+
+
+def _account_from_env() -> Account | None:
+    key = os.environ.get("BINANCE_API_KEY", "")
+    secret = os.environ.get("BINANCE_API_SECRET", "")
+    if not key and not secret:
+        return None
+    if not key or not secret:
+        raise UserError("set both BINANCE_API_KEY and BINANCE_API_SECRET, not just one")
+    return Account(
+        name=os.environ.get("MARGIN_ETL_ACCOUNT", DEFAULT_ACCOUNT),
+        api_key=Secret(key),
+        api_secret=Secret(secret),
+        base_url=os.environ.get("BINANCE_BASE_URL", DEFAULT_BASE_URL),
+        api_generation=_generation(os.environ.get("BINANCE_API_GENERATION", "auto"), "environment"),
+    )
+
+
+def _accounts_from_file(path: Path) -> dict[str, Account]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+    section = document.get("accounts", {})
+    if not isinstance(section, dict):
+        raise UserError(f"{path}: [accounts] must be a table of accounts")
+    return {name: _account_from_table(path, name, table) for name, table in section.items()}
+
+
+def _account_from_table(path: Path, name: str, table: Any) -> Account:
+    where = f"{path}: account {name!r}"
+    if not _ACCOUNT_NAME.match(name):
+        raise UserError(f"{where}: names may use letters, digits, '.', '_' and '-' only")
+    if not isinstance(table, dict):
+        raise UserError(f"{where} must be a table")
+    base_url = os.environ.get("BINANCE_BASE_URL") or str(table.get("base_url", DEFAULT_BASE_URL))
+    return Account(
+        name=name,
+        api_key=_credential(table, "api_key", where),
+        api_secret=_credential(table, "api_secret", where),
+        base_url=base_url,
+        api_generation=_generation(str(table.get("api_generation", "auto")), where),
+        symbols=tuple(str(s).upper() for s in table.get("symbols", ())),
+        assets=tuple(str(a).upper() for a in table.get("assets", ())),
+    )
+
+
+def _credential(table: dict[str, Any], key: str, where: str) -> Secret:
+    """`<key>_env` names an environment variable (preferred); `<key>` holds the value itself."""
+    env_name = table.get(f"{key}_env")
+    if env_name:
+        value = os.environ.get(str(env_name), "")
+        if not value:
+            raise UserError(f"{where}: environment variable {env_name} is not set")
+        return Secret(value)
+    if table.get(key):
+        return Secret(str(table[key]))
+    raise UserError(f"{where}: set {key}_env (an environment variable name) or {key}")
+
+
+def _generation(value: str, where: str) -> ApiGeneration:
+    if value not in _GENERATIONS:
+        raise UserError(f"{where}: api_generation must be one of {', '.join(_GENERATIONS)}")
+    return value  # type: ignore[return-value]
+
+
+def parse_date_ms(text: str, option: str) -> int:
+    """A UTC date (YYYY-MM-DD) or ISO-8601 instant, or epoch seconds/milliseconds, as UTC ms."""
+    value = text.strip()
+    if value.isdigit():
+        number = int(value)
+        # epoch seconds have at most 10 digits until the year 2286
+        return number * 1000 if number < 10**11 else number
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(
+            f"{option}: {text!r} is not a date (use YYYY-MM-DD or an ISO-8601 time)"
+        ) from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return to_ms(instant)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_ms(instant: datetime) -> int:
+    """Exact UTC epoch milliseconds (integer arithmetic, no float timestamps)."""
+    return (instant - _EPOCH) // timedelta(milliseconds=1)
+
+
+def parse_month(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text.strip()):
+        raise UserError(f"--month: {text!r} is not a month (use YYYY-MM)")
+    return text.strip()
+
+
+def data_dir_path(value: Path | None) -> Path:
+    """DATA_DIR: the option, else $MARGIN_ETL_DATA_DIR, else ./data."""
+    if value is not None:
+        return value
+    return Path(os.environ.get("MARGIN_ETL_DATA_DIR", "data"))
