@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from connectors.budget import BudgetSettings
 from flows.errors import UserError
 
 DEFAULT_BASE_URL = "https://api.binance.com"
@@ -201,6 +202,25 @@ def parse_month(text: str) -> str:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text.strip()):
         raise UserError(f"--month: {text!r} is not a month (use YYYY-MM)")
     return text.strip()
+
+
+def budget_settings() -> BudgetSettings:
+    """The weight budget: Binance's, unless the environment scales it (a simulator's, a share).
+
+    MARGIN_ETL_WEIGHT_SHARE_PERCENT (default 80) leaves the rest of each window's weight to
+    other users of the key; MARGIN_ETL_WEIGHT_LIMIT and MARGIN_ETL_WEIGHT_WINDOW_S (whole
+    seconds) match a server whose limits differ from Binance's (the simulator's can be scaled).
+    """
+    defaults = BudgetSettings()
+    try:
+        percent = int(os.environ.get("MARGIN_ETL_WEIGHT_SHARE_PERCENT", "80"))
+        limit = int(os.environ.get("MARGIN_ETL_WEIGHT_LIMIT", str(defaults.ip_limit)))
+        window_s = int(os.environ.get("MARGIN_ETL_WEIGHT_WINDOW_S", "60"))
+    except ValueError:
+        raise UserError("MARGIN_ETL_WEIGHT_* must be whole numbers") from None
+    if not (0 < percent <= 100 and limit > 0 and window_s > 0):
+        raise UserError("MARGIN_ETL_WEIGHT_SHARE_PERCENT must be 1-100; limit, window positive")
+    return replace(defaults, share=percent / 100, ip_limit=limit, window_s=window_s)
 
 
 def data_dir_path(value: Path | None) -> Path:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from connectors.client import ClientSettings
-from connectors.errors import Fatal
+from connectors.errors import BinanceError, Fatal
 from connectors.reader import AccountSnapshot, MarginClient, Partitions, StreamBatch
 from connectors.specs import DAY_MS, HISTORY_STREAMS
-from flows.config import Account
+from flows.config import Account, budget_settings
 from flows.coverage import Checkpoint, CoverageLedger
 from flows.errors import UserError
 from flows.fingerprints import RowFingerprints, row_hash
@@ -208,7 +208,9 @@ class _ClientContext:
     """Opens the client and turns connection-level failures into one-line user errors."""
 
     def __init__(self, account: Account, settings: ClientSettings | None) -> None:
-        settings = settings or ClientSettings(api_generation=account.api_generation)
+        settings = settings or ClientSettings(
+            api_generation=account.api_generation, budget=budget_settings()
+        )
         self.client = MarginClient(
             account.base_url, account.api_key.reveal(), account.api_secret.reveal(), settings
         )
@@ -219,13 +221,15 @@ class _ClientContext:
             await self.client.open()
         except Fatal as exc:
             raise UserError(f"account {self.account.name}: {exc}") from None
-        except OSError as exc:
+        except (BinanceError, OSError) as exc:
+            await self.client.aclose()
             raise UserError(f"cannot reach {self.account.base_url}: {exc}") from None
         return self.client
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         await self.client.aclose()
-        if isinstance(exc, Fatal):
+        if isinstance(exc, BinanceError):
+            # retries are spent or the error is final: the run stops, with what landed kept
             raise UserError(f"account {self.account.name}: {exc}") from None
 
 

@@ -8,4 +8,4 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", "false")
 
-pytest_plugins = ["tests.fixtures_prefect"]
+pytest_plugins = ["tests.fixtures_sim", "tests.fixtures_prefect"]

@@ -1,0 +1,112 @@
+"""Compare an exported lake with the simulator's truth files, deduplicating as staging does."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from flows.config import to_ms
+from flows.lake import lake_files, read_stream_table
+from models.schemas import STREAMS
+
+HISTORY = ("loans", "repays", "interest", "transfers", "liquidations", "orders", "trades")
+Canon = tuple[tuple[str, Any], ...]
+
+
+def _canon_value(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, datetime):
+        return to_ms(value)
+    if isinstance(value, Decimal):
+        return value.normalize()
+    if isinstance(value, str):
+        try:
+            return Decimal(value).normalize()
+        except ArithmeticError:
+            return value
+    if isinstance(value, int):
+        return value
+    return value
+
+
+def canonical(row: Mapping[str, Any], fields: Iterable[str]) -> Canon:
+    return tuple((f, _canon_value(row.get(f))) for f in sorted(fields))
+
+
+def truth_rows(truth_dir: Path, stream: str) -> list[dict[str, Any]]:
+    path = truth_dir / f"{stream}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _time_ms(row: Mapping[str, Any], field: str) -> int:
+    value = row[field]
+    if isinstance(value, datetime):
+        return to_ms(value)
+    number = int(value)
+    return number * 1000 if number < 10**11 else number
+
+
+def latest_lake_rows(data_dir: Path, stream: str) -> list[dict[str, Any]]:
+    """One row per natural key (latest fetch wins); keyless rows by their most copies in a fetch."""
+    if not lake_files(data_dir, stream):
+        return []
+    table: pa.Table = read_stream_table(data_dir, stream)
+    rows = table.to_pylist()
+    schema = STREAMS[stream]
+    api_fields = [f.name for f in schema.fields]
+    if schema.natural_key is None:
+        per_fetch: dict[tuple[str, str], Counter[Canon]] = {}
+        for row in rows:
+            fetch = (row["_run_id"], row["_partition"])
+            per_fetch.setdefault(fetch, Counter())[canonical(row, api_fields)] += 1
+        best: Counter[Canon] = Counter()
+        for counts in per_fetch.values():
+            best |= counts  # max of the counts
+        return [dict(c) for c, n in best.items() for _ in range(n)]
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["_fetched_at"], r["_run_id"])):
+        latest[tuple(row[k] for k in schema.natural_key)] = row
+    return list(latest.values())
+
+
+def _to_seconds(row: Mapping[str, Any], field: str) -> dict[str, Any]:
+    return {**row, field: _time_ms(row, field) // 1000 * 1000}
+
+
+def differences(
+    data_dir: Path,
+    truth_dir: Path,
+    streams: Iterable[str] = HISTORY,
+    until_ms: int | None = None,
+    seconds_streams: Iterable[str] = (),
+) -> dict[str, dict[str, list[Canon]]]:
+    """Per stream: truth rows missing from the lake and lake rows not in the truth.
+
+    `seconds_streams` are served with times in seconds (a fault mode): compared to the second.
+    """
+    found: dict[str, dict[str, list[Canon]]] = {}
+    for stream in streams:
+        schema = STREAMS[stream]
+        truth = truth_rows(truth_dir, stream)
+        if until_ms is not None:
+            truth = [r for r in truth if _time_ms(r, schema.time_field) <= until_ms]
+        lake = latest_lake_rows(data_dir, stream)
+        if stream in seconds_streams:
+            truth = [_to_seconds(r, schema.time_field) for r in truth]
+            lake = [_to_seconds(r, schema.time_field) for r in lake]
+        fields = set().union(*(r.keys() for r in truth)) if truth else set()
+        fields &= {f.name for f in schema.fields}
+        want = Counter(canonical(r, fields) for r in truth)
+        got = Counter(canonical(r, fields) for r in lake)
+        missing, extra = want - got, got - want
+        if missing or extra:
+            found[stream] = {"missing": list(missing.elements()), "extra": list(extra.elements())}
+    return found

@@ -1,0 +1,218 @@
+"""The export against a real simulator over loopback: complete, incremental, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.client import ClientSettings
+from connectors.retry import RetrySettings
+from flows.config import Account, Secret
+from flows.errors import UserError
+from flows.export import ExportRequest, ExportSummary, export_account
+from flows.lake import lake_files
+from flows.lock import DataDirLock
+from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from simulator.scenarios import build_exchange
+from simulator.server import RunningSimulator
+from tests.fixtures_sim import SimFactory
+from tests.flows.lake_truth import HISTORY, differences, latest_lake_rows
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+STREAMS = (*HISTORY, "account_snapshots")
+
+
+def account_for(sim: RunningSimulator, secret: str = DEFAULT_API_SECRET) -> Account:
+    return Account("main", Secret(DEFAULT_API_KEY), Secret(secret), base_url=sim.url)
+
+
+def fast_settings() -> ClientSettings:
+    """Retries that wait milliseconds, so fault profiles cost no real time."""
+    return ClientSettings(
+        retry=RetrySettings(
+            backoff_base_s=0.001, backoff_max_s=0.01, rate_limit_floor_s=0.01, waf_attempts=8
+        )
+    )
+
+
+def export(sim: RunningSimulator, data_dir: Path, **options: Any) -> ExportSummary:
+    request = ExportRequest(account_for(sim), data_dir, client_settings=fast_settings(), **options)
+    return asyncio.run(export_account(request))
+
+
+def all_files(data_dir: Path) -> set[Path]:
+    return {f for stream in STREAMS for f in lake_files(data_dir, stream)}
+
+
+def stats(sim: RunningSimulator) -> dict[str, Any]:
+    result: dict[str, Any] = httpx.get(f"{sim.url}/_sim/stats").json()
+    return result
+
+
+def assert_matches_truth(sim: RunningSimulator, data_dir: Path, tmp_path: Path) -> None:
+    """A final export, then the truth at that moment, then every stream compared."""
+    summary = export(sim, data_dir)
+    truth = tmp_path / "truth"
+    with sim.exchange.lock:
+        sim.app.write_truth(truth)
+    in_seconds = ("transfers",) if sim.app.state.seconds_timestamps else ()
+    found = differences(data_dir, truth, until_ms=summary.cutoff_ms, seconds_streams=in_seconds)
+    assert found == {}
+
+
+@pytest.fixture
+def private_sim(sim_factory: SimFactory) -> RunningSimulator:
+    return sim_factory(scenario="default", seed=7)
+
+
+def test_single_export_equals_truth(private_sim: RunningSimulator, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = export(private_sim, data)
+    assert first.rows_written > 10_000
+    assert {"interest", "trades", "orders", "loans"} <= set(first.streams)
+    assert_matches_truth(private_sim, data, tmp_path)
+
+
+def test_incremental_runs_equal_one_run(private_sim: RunningSimulator, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    now = private_sim.exchange.now_ms()
+    since = now - 85 * DAY_MS
+    for until in (now - 60 * DAY_MS, now - 31 * DAY_MS, now - 3 * DAY_MS):
+        export(private_sim, data, since_ms=since, until_ms=until)
+    assert_matches_truth(private_sim, data, tmp_path)
+
+
+def test_second_run_without_activity_is_cheap(sim_factory: SimFactory, tmp_path: Path) -> None:
+    # a frozen exchange clock: no interest hour, no fill can happen between the two runs
+    private_sim = sim_factory(exchange=build_exchange("default", 7, wall_clock=lambda: 0))
+    data = tmp_path / "data"
+    export(private_sim, data)
+    files_before = all_files(data)
+    requests_before = stats(private_sim)["totals"]["requests"]
+    second = export(private_sim, data)
+    spent = stats(private_sim)["totals"]["requests"] - requests_before
+    partitions = sum(r.partitions for r in second.streams.values())
+    assert spent < 2 * partitions, (spent, partitions)
+    assert second.rows_written == 0
+    assert all_files(data) == files_before
+
+
+def test_changed_rows_end_in_final_state(sim_factory: SimFactory, tmp_path: Path) -> None:
+    sim = sim_factory(scenario="default", seed=11)
+    data = tmp_path / "data"
+    export(sim, data)
+    pending = [
+        r
+        for s in ("loans", "repays", "transfers")
+        for r in latest_lake_rows(data, s)
+        if r["status"] == "PENDING"
+    ]
+    open_orders = [r for r in latest_lake_rows(data, "orders") if r["status"] == "NEW"]
+    assert pending, "the scenario has rows still PENDING at its start"
+    assert open_orders, "the scenario ends with open orders"
+    httpx.post(f"{sim.url}/_sim/advance", params={"ms": 3 * HOUR_MS}).raise_for_status()
+    assert_matches_truth(sim, data, tmp_path)
+    statuses = {
+        r["status"] for s in ("loans", "repays", "transfers") for r in latest_lake_rows(data, s)
+    }
+    assert "PENDING" not in statuses
+
+
+def test_faulty_exchange_still_exports_exactly(sim_factory: SimFactory, tmp_path: Path) -> None:
+    sim = sim_factory(scenario="default", seed=3, faults="hostile")
+    data = tmp_path / "data"
+    summary = export(sim, data)
+    assert summary.retries > 0
+    assert_matches_truth(sim, data, tmp_path)
+
+
+def test_wrong_secret_fails_in_one_line_and_leaves_lake(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    request = ExportRequest(account_for(sim, secret="not-the-secret"), data)
+    with pytest.raises(UserError) as caught:
+        asyncio.run(export_account(request))
+    message = str(caught.value)
+    assert "\n" not in message and "not-the-secret" not in message
+    assert all_files(data) == set()
+
+
+def test_unreachable_host_fails_in_one_line(tmp_path: Path) -> None:
+    account = Account(
+        "main", Secret("some-key"), Secret("some-secret"), base_url="http://127.0.0.1:9"
+    )
+    settings = ClientSettings(
+        retry=RetrySettings(backoff_base_s=0.001, backoff_max_s=0.01, max_attempts=2)
+    )
+    request = ExportRequest(account, tmp_path / "data", client_settings=settings)
+    with pytest.raises(UserError, match=r"127\.0\.0\.1:9"):
+        asyncio.run(export_account(request))
+
+
+def test_second_run_on_locked_data_dir_is_refused(sim: RunningSimulator, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    with DataDirLock(data), pytest.raises(UserError, match="in use"):
+        export(sim, data)
+
+
+def cli(data: Path, sim: RunningSimulator, *args: str) -> subprocess.Popen[bytes]:
+    window_s = sim.app.config.weight_window_ms // 1000
+    env = {
+        **os.environ,
+        "MARGIN_ETL_WEIGHT_WINDOW_S": str(window_s),
+        "BINANCE_API_KEY": DEFAULT_API_KEY,
+        "BINANCE_API_SECRET": DEFAULT_API_SECRET,
+        "BINANCE_BASE_URL": sim.url,
+    }
+    command = [sys.executable, "-m", "flows.cli", "export", "--data-dir", str(data), *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_killed_runs_resume_to_the_same_lake(sim_factory: SimFactory, tmp_path: Path) -> None:
+    """kill -9 a real export process at random points, then let one finish: nothing lost."""
+    # a 2-second weight window (told to the client too): the runs killed after spending much
+    # of a minute's budget must not make the last one wait a real minute
+    sim = sim_factory(scenario="default", seed=5, latency_ms=3, weight_window_ms=2000)
+    data = tmp_path / "data"
+    chance = random.Random(20261126)
+    kills = 0
+    for _ in range(4):
+        process = cli(data, sim, "--no-prefect", "--no-progress")
+        try:
+            process.wait(timeout=chance.uniform(1.5, 4.0))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            kills += 1
+        process.wait()
+    assert kills >= 2, "the export finished before it could be killed; slow the simulator"
+    finished = cli(data, sim, "--no-prefect", "--no-progress")
+    _, stderr = finished.communicate(timeout=300)
+    assert finished.returncode == 0, stderr.decode()
+    assert_matches_truth(sim, data, tmp_path)
+
+
+def test_cli_reports_a_bad_key_in_one_line(sim: RunningSimulator, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "flows.cli", "export", "--no-prefect", "--no-progress"]
+    command += ["--data-dir", str(tmp_path / "data")]
+    env = {
+        **os.environ,
+        "BINANCE_API_KEY": DEFAULT_API_KEY,
+        "BINANCE_API_SECRET": "wrong",
+        "BINANCE_BASE_URL": sim.url,
+    }
+    done = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("margin-etl:") and "wrong" not in lines[0]
