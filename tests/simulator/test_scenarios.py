@@ -1,0 +1,210 @@
+"""Generated scenarios: the character each promises, determinism, speed, and live continuation."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import astuple, replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.ledger import Exchange
+from simulator.prices import DAY_MS, HOUR_MS, MINUTE_MS
+from simulator.scenarios import SCENARIOS, build_exchange
+from tests.simulator.history_audit import assert_consistent, assert_snapshot_matches_history
+
+START = 1_780_002_000_000 // HOUR_MS * HOUR_MS
+EVER = 0
+
+
+def build(scenario: str, seed: int) -> Exchange:
+    """Generated up to START, then live on a wall clock that stands still."""
+    return build_exchange(scenario, seed, START, wall_clock=lambda: 0)
+
+
+@pytest.fixture(scope="module")
+def default() -> Exchange:
+    return build("default", 1)
+
+
+def history(ex: Exchange) -> Iterator[tuple[object, ...]]:
+    """Every record and daily snapshot, as plain tuples, in a fixed order."""
+    now = ex.now_ms()
+    yield from (astuple(r) for r in ex.loans(None, EVER, now))
+    yield from (astuple(r) for r in ex.repays(None, EVER, now))
+    yield from (astuple(r) for r in ex.interest(None, EVER, now))
+    yield from (astuple(r) for r in ex.transfers(None, None, EVER, now))
+    yield from (astuple(r) for r in ex.liquidations(EVER, now))
+    for symbol in ex.symbols:
+        yield from (astuple(r) for r in ex.orders(symbol, EVER, now))
+        yield from (astuple(r) for r in ex.trades(symbol, EVER, now))
+    yield from (astuple(r) for r in ex.daily_snapshots(EVER, now))
+
+
+def test_default_builds_in_under_3_seconds() -> None:
+    began = time.perf_counter()
+    ex = build("default", 9)
+    assert time.perf_counter() - began < 3
+    assert ex.now_ms() == START and ex.is_live
+
+
+def test_default_history_equals_its_snapshot(default: Exchange) -> None:
+    assert_consistent(default)
+
+
+def test_default_has_the_promised_character(default: Exchange) -> None:
+    ex, now = default, default.now_ms()
+    assert len(ex.assets) >= 8 and len(ex.symbols) >= 6
+    assert 79 * DAY_MS < START - ex.opened_ms <= 80 * DAY_MS
+    assert ex.start_ms == START
+    assert ex.transfers(None, "ROLL_IN", EVER, now) and ex.transfers(None, "ROLL_OUT", EVER, now)
+    loans = ex.loans(None, EVER, now)
+    repays = ex.repays(None, EVER, now)
+    assert len({x.asset for x in loans}) >= 5 and len(loans) > 100
+    partial = [r for r in repays if r.kind == "MANUAL" and r.principal > 0]
+    assert len({r.asset for r in partial}) >= 4
+    # a force liquidation, repaid automatically
+    liquidations = ex.liquidations(EVER, now)
+    assert liquidations
+    assert any(r.kind == "AUTO" for r in repays)
+    for record in liquidations:
+        order = ex.order(record.symbol, record.order_id)
+        assert order is not None and order.is_liquidation
+    # rows still PENDING at start that confirm within the first live hour; FAILED rows
+    confirms = [r.confirm_ms for r in loans] + [r.confirm_ms for r in repays]
+    confirms += [r.confirm_ms for r in ex.transfers(None, None, EVER, now)]
+    pending = [c for c in confirms if ex.is_pending(c)]
+    assert len(pending) >= 3 and all(START < c <= START + HOUR_MS for c in pending)
+    assert any(x.status == "FAILED" for x in loans)
+    assert any(x.status == "FAILED" for x in ex.transfers(None, None, EVER, now))
+    # windows deeper than one page of 100
+    month = (START - 30 * DAY_MS, START)
+    assert len(ex.interest("USDT", *month)) > 100
+    assert len(ex.transfers("USDT", None, *month)) > 100
+    trades = Counter({s: len(ex.trades(s, EVER, now)) for s in ex.symbols})
+    assert trades["BTCUSDT"] > 1000 and 200 <= trades["ETHUSDT"] < 1000
+    # the account goes live owing several assets, with resting LIMIT orders
+    owing = [a for a, b in ex.snapshot().balances.items() if b.borrowed > 0]
+    assert len(owing) >= 3
+    assert any(o.type == "LIMIT" for o in ex.open_orders(None))
+
+
+def test_default_holds_rows_identical_but_for_their_tx_id(default: Exchange) -> None:
+    def twins(rows: list[tuple[object, ...]]) -> bool:
+        return any(n > 1 for n in Counter(rows).values())
+
+    now = default.now_ms()
+    loans = [astuple(replace(x, tx_id=0)) for x in default.loans(None, EVER, now)]
+    charges = [astuple(replace(x, tx_id=0)) for x in default.interest(None, EVER, now)]
+    assert twins(loans) and twins(charges)
+
+
+def test_history_queries_answer_a_page_quickly(default: Exchange) -> None:
+    now = default.now_ms()
+    began = time.perf_counter()
+    for day in range(80):
+        end = now - day * DAY_MS
+        default.interest("USDT", end - 30 * DAY_MS, end)[:100]
+        default.trades_from_id("BTCUSDT", day * 7, 1000)
+    assert time.perf_counter() - began < 0.5
+
+
+def test_same_arguments_give_the_same_history() -> None:
+    first, again, other = build("default", 5), build("default", 5), build("default", 6)
+    assert list(history(first)) == list(history(again))
+    assert first.snapshot() == again.snapshot()
+    assert list(history(first)) != list(history(other))
+
+
+def test_default_goes_on_living_after_start() -> None:
+    ex = build("default", 2)
+    owing = [a for a, b in ex.snapshot().balances.items() if b.borrowed > 0]
+    resting = {o.order_id for o in ex.open_orders(None)}
+    ex.advance_clock(HOUR_MS)
+    ex.catch_up()
+    # PENDING rows have confirmed; the hour's interest is charged on the hour
+    rows = ex.interest(None, START + HOUR_MS, START + HOUR_MS)
+    assert sorted(r.asset for r in rows) == sorted(owing)
+    assert all(r.type == "PERIODIC" for r in rows)
+    now = ex.now_ms()
+    confirms = [r.confirm_ms for r in ex.loans(None, EVER, now)]
+    confirms += [r.confirm_ms for r in ex.repays(None, EVER, now)]
+    confirms += [r.confirm_ms for r in ex.transfers(None, None, EVER, now)]
+    assert not any(ex.is_pending(c) for c in confirms)
+    # resting orders fill as prices move
+    for _ in range(96):
+        if len(ex.open_orders(None)) < len(resting):
+            break
+        ex.advance_clock(HOUR_MS)
+        ex.catch_up()
+    assert len(ex.open_orders(None)) < len(resting)
+    filled = [t for s in ex.symbols for t in ex.trades(s, START, ex.now_ms()) if t.is_maker]
+    assert filled and all(t.order_id in resting for t in filled)
+    assert_consistent(ex)
+
+
+def test_default_liquidates_whatever_the_seed() -> None:
+    for seed in (11, 12):
+        ex = build("default", seed)
+        assert ex.liquidations(EVER, ex.now_ms()), seed
+        assert_snapshot_matches_history(ex)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), scenario=st.sampled_from(["tiny", "empty"]))
+def test_small_scenarios_are_consistent_for_any_seed(seed: int, scenario: str) -> None:
+    ex = build(scenario, seed)
+    assert_consistent(ex)
+    ex.advance_clock(DAY_MS + 5 * MINUTE_MS)
+    ex.catch_up()
+    assert_consistent(ex)
+
+
+def test_empty_scenario_has_no_history() -> None:
+    ex = build("empty", 1)
+    assert ex.record_counts() == {
+        "loans": 0,
+        "repays": 0,
+        "interest": 0,
+        "transfers": 0,
+        "liquidations": 0,
+        "orders": 0,
+        "trades": 0,
+        "snapshots": 1,
+    }
+    assert ex.snapshot().margin_level == 999
+
+
+def test_unknown_scenario_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown scenario"):
+        build_exchange("nope", 1, START)
+    assert set(SCENARIOS) >= {"default", "long", "large", "tiny", "empty"}
+
+
+def test_long_spans_about_400_days() -> None:
+    began = time.perf_counter()
+    ex = build("long", 3)
+    assert time.perf_counter() - began < 15
+    assert START - ex.opened_ms > 399 * DAY_MS
+    assert len(ex.daily_snapshots(EVER, START)) >= 399
+    assert len(ex.liquidations(EVER, START)) >= 2
+    assert_consistent(ex)
+
+
+@pytest.mark.slow
+def test_large_holds_a_million_records_and_builds_in_a_minute() -> None:
+    began = time.perf_counter()
+    ex = build("large", 1)
+    elapsed = time.perf_counter() - began
+    counts = ex.record_counts()
+    assert sum(counts.values()) >= 1_000_000, counts
+    assert elapsed < 60
+    began = time.perf_counter()
+    page = ex.trades("BTCUSDT", START - DAY_MS, START)[:1000]
+    orders = ex.orders_from_id("ETHUSDT", page[0].order_id, 500)
+    assert time.perf_counter() - began < 0.05
+    assert len(page) == 1000 and orders
+    assert_snapshot_matches_history(ex)
