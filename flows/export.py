@@ -20,8 +20,14 @@ from typing import Any, Protocol
 
 from connectors.client import ClientSettings
 from connectors.errors import BinanceError, Fatal
-from connectors.reader import AccountSnapshot, MarginClient, Partitions, StreamBatch
-from connectors.specs import DAY_MS, HISTORY_STREAMS
+from connectors.reader import (
+    RETENTION_MARGIN_MS,
+    AccountSnapshot,
+    MarginClient,
+    Partitions,
+    StreamBatch,
+)
+from connectors.specs import DAY_MS, HISTORY_STREAMS, SPECS, EndpointSpec
 from flows.config import Account, budget_settings
 from flows.coverage import Checkpoint, CoverageLedger
 from flows.errors import UserError
@@ -36,6 +42,7 @@ ALL_STREAMS: tuple[str, ...] = (*HISTORY_STREAMS, SNAPSHOT_STREAM)
 DISCOVERY_STREAMS = ("transfers", "interest", "liquidations")
 DEFAULT_HISTORY_MS = 90 * DAY_MS  # a first run reads this far back unless told --since
 COMMIT_EVERY_ROWS = 200_000  # buffered rows that make a commit (flush + mark) due
+DAILY_RETENTION_MS = SPECS["daily_snapshots"].retention_ms or 30 * DAY_MS
 LIVE_STATE = "live-state"  # fingerprint of the last stored live snapshot's balances
 OPEN_ORDER_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING_NEW"})
 
@@ -307,7 +314,7 @@ class AccountExport:
     def _daily_start(self) -> tuple[int, bool]:
         """Where unread daily snapshots begin, and whether one can exist yet (2400 weight)."""
         stored = self.ledger.high_water(self.account, SNAPSHOT_STREAM, "daily")
-        floor = self.cutoff_ms - 30 * DAY_MS
+        floor = self.cutoff_ms - DAILY_RETENTION_MS + RETENTION_MARGIN_MS
         if stored is None or stored < floor:
             return floor, True
         # the newest stored one was taken at stored - 1; the next comes a day later
@@ -346,7 +353,7 @@ class AccountExport:
     ) -> None:
         label = partition or ""
         spec = await self.client.spec(stream)
-        start_ms, continuing = self._read_from(stream, label)
+        start_ms, continuing = self._read_from(spec, label)
         from_id = None
         if spec.paging == "id" and continuing:
             from_id = self.ledger.cursor(self.account, stream, label)
@@ -366,16 +373,24 @@ class AccountExport:
             if self.writer.buffered_rows >= COMMIT_EVERY_ROWS:
                 self.commit()
 
-    def _read_from(self, stream: str, partition: str) -> tuple[int, bool]:
+    def _default_start(self, spec: EndpointSpec) -> int:
+        """DEFAULT_HISTORY_MS back, or as far as the stream's retention reaches if less."""
+        start = self.cutoff_ms - DEFAULT_HISTORY_MS
+        if spec.retention_ms is not None:
+            start = max(start, self.cutoff_ms - spec.retention_ms + RETENTION_MARGIN_MS)
+        return start
+
+    def _read_from(self, spec: EndpointSpec, partition: str) -> tuple[int, bool]:
         """Where a read starts, and whether it continues from the last run (vs a backfill).
 
         From the coverage high-water less the look-back; earlier when --since asks for a range
         not covered yet; a first run starts at --since or DEFAULT_HISTORY_MS before the cutoff.
         """
+        stream = spec.stream or ""
         high_water = self.ledger.high_water(self.account, stream, partition)
         since = self.request.since_ms
         if high_water is None:
-            return (since if since is not None else self.cutoff_ms - DEFAULT_HISTORY_MS), False
+            return (since if since is not None else self._default_start(spec)), False
         start = high_water - self.request.lookback_ms
         if since is not None:
             gaps = self.ledger.gaps(self.account, stream, partition, since, self.cutoff_ms)
@@ -426,6 +441,7 @@ class AccountExport:
             result.rows_read += len(rows)
             result.rows_written += len(fresh)
             result.windows += 1
+            self.progress.window_done(stream, len(rows))
         return len(fresh)
 
     def commit(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_API_URL
 
 from flows.config import resolve_account
 from flows.export import (
@@ -99,7 +99,7 @@ async def publish_summary(summary: ExportSummary) -> None:
 
 
 def run_flow(request: ExportRequest, progress: ExportProgress | None) -> dict[str, Any]:
-    """Run the export flow from a CLI process: against PREFECT_API_URL, else a private server."""
+    """Run the export flow from a CLI process: on the configured API, else a private server."""
     from flows.prefect_runtime import local_prefect_server
 
     global _PROGRESS
@@ -113,7 +113,7 @@ def run_flow(request: ExportRequest, progress: ExportProgress | None) -> dict[st
         "lookback_hours": request.lookback_ms // 3_600_000,
     }
     try:
-        if os.environ.get("PREFECT_API_URL"):
+        if PREFECT_API_URL.value():
             return asyncio.run(export_account_flow(**parameters))
         with local_prefect_server(request.data_dir / "state" / "prefect"):
             return asyncio.run(export_account_flow(**parameters))

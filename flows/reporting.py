@@ -1,28 +1,39 @@
-"""The build, reconcile and report commands: call the SQL runner, show people the answer."""
+"""The build, reconcile and report commands: call the SQL layer, show people the answer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from flows.errors import UserError
+from sql.runner import Break, BuildError, BuildResult, WarehouseError, build, reconcile
 
 EXIT_OK, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
 BREAK_COLUMNS = (
     "account",
     "asset",
-    "check",
+    "kind",
     "interval_start",
     "interval_end",
     "expected",
     "actual",
     "difference",
-    "status",
+    "terms",
 )
+
+
+@contextmanager
+def _as_user_errors() -> Iterator[None]:
+    """The SQL layer's own errors are for a person: one line, exit 2."""
+    try:
+        yield
+    except (BuildError, WarehouseError) as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
 
 
 def _require_lake(data_dir: Path) -> None:
@@ -30,29 +41,33 @@ def _require_lake(data_dir: Path) -> None:
         raise UserError(f"no lake in {data_dir}: run `margin-etl export` first")
 
 
-def build_cli(data_dir: Path, console: Console | None = None) -> int:
-    from sql.runner import build
-
-    console = console or Console(stderr=True)
+def run_build(data_dir: Path, console: Console) -> BuildResult:
     _require_lake(data_dir)
-    result = build(data_dir)
-    failures = list(getattr(result, "failures", ()))
-    for failure in failures:
+    with _as_user_errors():
+        result = build(data_dir)
+    for failure in result.failures:
         console.print(f"[red]data test failed[/red]: {failure}")
-    models = getattr(result, "models", ())
     console.print(
-        f"built {len(models)} models into {data_dir / 'warehouse.duckdb'}; "
-        f"{len(failures)} data test failure(s)"
+        f"built {len(result.models)} models into {result.warehouse} in {result.seconds:.1f} s; "
+        f"{len(result.tests)} data tests, {len(result.failures)} failed"
     )
-    return EXIT_ERROR if failures else EXIT_OK
+    return result
+
+
+def build_cli(data_dir: Path, console: Console | None = None) -> int:
+    result = run_build(data_dir, console or Console(stderr=True))
+    return EXIT_ERROR if result.failures else EXIT_OK
+
+
+def run_reconcile(data_dir: Path) -> list[Break]:
+    _require_lake(data_dir)
+    with _as_user_errors():
+        return reconcile(data_dir)
 
 
 def reconcile_cli(data_dir: Path, console: Console | None = None) -> int:
-    from sql.runner import reconcile
-
     console = console or Console()
-    _require_lake(data_dir)
-    breaks = reconcile(data_dir)
+    breaks = run_reconcile(data_dir)
     if not breaks:
         console.print("reconciliation: no breaks")
         return EXIT_OK
@@ -61,23 +76,26 @@ def reconcile_cli(data_dir: Path, console: Console | None = None) -> int:
     return EXIT_BREAKS
 
 
-def breaks_table(breaks: Sequence[Mapping[str, Any]]) -> Table:
+def breaks_table(breaks: Sequence[Break]) -> Table:
     table = Table(title="Reconciliation breaks")
-    columns = [c for c in BREAK_COLUMNS if c in breaks[0]] or list(breaks[0])
-    for column in columns:
+    for column in BREAK_COLUMNS:
         table.add_column(column, overflow="fold")
-    for row in breaks:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
+    for item in breaks:
+        row = asdict(item)
+        table.add_row(*(str(row.get(c) if row.get(c) is not None else "") for c in BREAK_COLUMNS))
     return table
 
 
-def report_cli(data_dir: Path, month: str, out: Path | None, console: Console | None = None) -> int:
-    from sql.runner import report
+def run_report(data_dir: Path, month: str, out: Path | None) -> list[Path]:
+    from sql.reports import report
 
-    console = console or Console(stderr=True)
     _require_lake(data_dir)
-    out_dir = out or data_dir / "reports" / month
-    files = report(data_dir, month, out_dir)
-    for path in files:
+    with _as_user_errors():
+        return report(data_dir, month, out)
+
+
+def report_cli(data_dir: Path, month: str, out: Path | None, console: Console | None = None) -> int:
+    console = console or Console(stderr=True)
+    for path in run_report(data_dir, month, out):
         console.print(f"wrote {path}")
     return EXIT_OK
