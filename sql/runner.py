@@ -1,0 +1,252 @@
+"""Build the DuckDB warehouse from the model files under sql/, test it, and read its breaks.
+
+Models are SQL files, one per model, named for what they hold (`staging/stg_*.sql`,
+`intermediate/int_*.sql`, `marts/*.sql`). A model depends on every other model whose name it
+mentions (comments aside); the build order is derived from that. A file may declare
+`-- materialized: view|table`; otherwise staging models are views (they read the lake's
+Parquet in place) and the others tables. The lake's streams come in as `src_<stream>` views
+built from `models.schemas`, and `recon_settings` holds the build's parameters.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from models.schemas import STREAMS, StreamSchema
+from sql.data_tests import DataTestResult, run_data_tests
+
+SQL_DIR = Path(__file__).resolve().parent
+MACROS_FILE = SQL_DIR / "macros.sql"
+WAREHOUSE_NAME = "warehouse.duckdb"
+# model folders and how their models are materialized unless a file says otherwise
+LAYERS: dict[str, str] = {"staging": "view", "intermediate": "table", "marts": "table"}
+# partition keys the lake's paths carry; kept as text (an account named "2024" stays a name)
+HIVE_KEYS = ("account", "month")
+
+_DUCKDB_TYPES: tuple[tuple[Callable[[pa.DataType], bool], str], ...] = (
+    (pa.types.is_int64, "BIGINT"),
+    (pa.types.is_string, "VARCHAR"),
+    (pa.types.is_boolean, "BOOLEAN"),
+)
+
+
+class BuildError(Exception):
+    """A model (or the lake it reads) could not be built; the previous warehouse is kept."""
+
+
+class WarehouseError(Exception):
+    """The warehouse cannot answer: missing, or asked something it does not hold."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """One SQL model file."""
+
+    name: str
+    path: Path
+    materialized: str
+    sql: str
+    depends_on: frozenset[str]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build made and how its data tests went."""
+
+    warehouse: Path
+    models: tuple[str, ...]
+    tests: tuple[DataTestResult, ...]
+    seconds: float
+
+    @property
+    def failures(self) -> tuple[DataTestResult, ...]:
+        return tuple(t for t in self.tests if not t.passed)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Break:
+    """A reconciliation row that does not match (a row of `recon_breaks`)."""
+
+    account: str
+    kind: str
+    asset: str
+    status: str
+    interval_kind: str
+    interval_start: datetime | None
+    interval_end: datetime
+    expected: Decimal | None
+    actual: Decimal | None
+    difference: Decimal
+    pending_rows: int
+    terms: str
+
+
+def _strip_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+def _materialization(sql: str, layer: str) -> str:
+    declared = re.search(r"^--\s*materialized:\s*(view|table)\s*$", sql, flags=re.MULTILINE)
+    return declared.group(1) if declared else LAYERS[layer]
+
+
+def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Every model file, in an order where each comes after the models it reads."""
+    files = {
+        p.stem: (layer, p) for layer in LAYERS for p in sorted((sql_dir / layer).glob("*.sql"))
+    }
+    models: dict[str, Model] = {}
+    for name, (layer, path) in files.items():
+        sql = path.read_text().strip().rstrip(";")
+        words = set(re.findall(r"\b\w+\b", _strip_comments(sql)))
+        depends_on = frozenset(w for w in words if w in files and w != name)
+        models[name] = Model(name, path, _materialization(sql, layer), sql, depends_on)
+    try:
+        order = graphlib.TopologicalSorter({m.name: m.depends_on for m in models.values()})
+        return [models[name] for name in order.static_order()]
+    except graphlib.CycleError as exc:
+        raise BuildError(f"models depend on each other in a cycle: {exc.args[1]}") from exc
+
+
+def _duckdb_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
+    for matches, name in _DUCKDB_TYPES:
+        if matches(arrow_type):
+            return name
+    raise BuildError(f"no DuckDB type declared for Arrow type {arrow_type}")
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _empty_relation(stream: StreamSchema) -> str:
+    """The stream's columns, typed as models.schemas declares them, with no rows."""
+    columns = [
+        f"cast(null as {_duckdb_type(f.type)}) as {_quote(f.name)}" for f in stream.arrow
+    ] + [f"cast(null as VARCHAR) as {key}" for key in HIVE_KEYS]
+    return "select " + ", ".join(columns) + " where false"
+
+
+def source_sql(stream: StreamSchema, lake: Path) -> str:
+    """The `src_<stream>` view: every raw row of the stream in the lake, every version.
+
+    With no files yet the view is the empty typed relation, so every model still builds;
+    otherwise the Parquet files are read in place and unioned by name with that relation, so
+    a column missing from all files still exists, typed.
+    """
+    folder = lake / stream.name
+    files = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return _empty_relation(stream)
+    keys = {part.split("=", 1)[0] for part in files[0].relative_to(folder).parts if "=" in part}
+    hive_types = ", ".join(f"'{k}': VARCHAR" for k in HIVE_KEYS if k in keys)
+    pattern = _literal(str(folder / "**" / "*.parquet"))
+    return (
+        f"select * from read_parquet({pattern}, hive_partitioning = true, "
+        f"union_by_name = true, hive_types = {{{hive_types}}}, hive_types_autocast = false)\n"
+        f"union all by name\n{_empty_relation(stream)}"
+    )
+
+
+def _create(con: duckdb.DuckDBPyConnection, name: str, materialized: str, sql: str) -> None:
+    try:
+        con.execute(f"create or replace {materialized} {name} as\n{sql}")
+    except duckdb.Error as exc:
+        raise BuildError(f"{name}: {exc}") from exc
+
+
+def _build_into(con: duckdb.DuckDBPyConnection, lake: Path, late_window_hours: int) -> list[Model]:
+    for stream in STREAMS.values():
+        _create(con, f"src_{stream.name}", "view", source_sql(stream, lake))
+    _create(con, "recon_settings", "table", f"select {late_window_hours} as late_window_hours")
+    con.execute(MACROS_FILE.read_text())
+    models = load_models()
+    for model in models:
+        _create(con, model.name, model.materialized, model.sql)
+    return models
+
+
+def build(data_dir: Path, late_window_hours: int = 24) -> BuildResult:
+    """(Re)build DATA_DIR/warehouse.duckdb from DATA_DIR/lake, then run the data tests.
+
+    Built into a temporary file renamed over the old warehouse at the end, so a failed build
+    (BuildError) leaves the previous warehouse in place. Failed data tests do not stop the
+    build: they are in the result (`failures`, each with a message naming model, rule, rows).
+    """
+    if late_window_hours < 0:
+        raise ValueError("late_window_hours must be >= 0")
+    started = time.perf_counter()
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / WAREHOUSE_NAME
+    temp = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.tmp"
+    try:
+        con = duckdb.connect(str(temp))
+        try:
+            con.execute("set enable_progress_bar = false")
+            models = _build_into(con, data_dir / "lake", late_window_hours)
+            results = run_data_tests(con)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+        Path(f"{temp}.wal").unlink(missing_ok=True)
+    return BuildResult(
+        target, tuple(m.name for m in models), results, time.perf_counter() - started
+    )
+
+
+def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse (raises WarehouseError when there is none)."""
+    warehouse = Path(data_dir).resolve() / WAREHOUSE_NAME
+    if not warehouse.exists():
+        raise WarehouseError(f"no warehouse at {warehouse}: run `margin-etl build` first")
+    return duckdb.connect(str(warehouse), read_only=True)
+
+
+def reconcile(data_dir: Path, include_provisional: bool = False) -> list[Break]:
+    """The breaks of the warehouse's reconciliation (built first if there is no warehouse).
+
+    Provisional rows (may still change: PENDING rows or inside the late-arrival window) are
+    left out unless asked for.
+    """
+    if not (Path(data_dir) / WAREHOUSE_NAME).exists():
+        build(data_dir)
+    with connect(data_dir) as con:
+        rows = con.execute(
+            """
+            select account, kind, asset, status, interval_kind, interval_start, interval_end,
+                expected, actual, difference, pending_rows, terms
+            from recon_breaks
+            where status = 'break' or ?
+            order by account, interval_end, asset, kind
+            """,
+            [include_provisional],
+        ).fetchall()
+    return [Break(*row) for row in rows]

@@ -1,0 +1,41 @@
+-- Cross-margin transfers (ROLL_IN into margin, ROLL_OUT out of it): one row per txId, the
+-- latest version seen (by fetch time, then run id).
+with source as (
+    select * from src_transfers
+),
+
+renamed as (
+    select
+        coalesce(_account, account) as account,
+        "txId" as tx_id,
+        asset,
+        cast(amount as decimal(38, 18)) as amount,
+        "type" as transfer_type,
+        status,
+        timezone('UTC', "timestamp") as transferred_at,
+        "transFrom" as trans_from,
+        "transTo" as trans_to,
+        "isolatedSymbol" as isolated_symbol,
+        _api as api,
+        _partition as fetch_partition,
+        _run_id as run_id,
+        timezone('UTC', _fetched_at) as fetched_at
+    from source
+),
+
+latest as (
+    select *
+    from renamed
+    qualify row_number() over (
+        partition by account, tx_id order by fetched_at desc, run_id desc
+    ) = 1
+),
+
+final as (
+    select
+        cast(tx_id as varchar) as transfer_key,
+        *
+    from latest
+)
+
+select * from final

@@ -1,0 +1,5 @@
+-- model: stg_repays
+-- rule: repay amount = principal + interest
+select *
+from stg_repays
+where amount <> principal + interest

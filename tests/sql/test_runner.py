@@ -1,0 +1,103 @@
+"""The runner: build order, atomic builds, data tests, a warehouse usable with no setup."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sql.data_tests import DATA_TESTS
+from sql.runner import BuildError, build, load_models
+from tests.sql.conftest import BuiltLake, LakeFactory
+from tests.sql.handmade import S2, Row
+
+REQUIRED_MARTS = {"recon_principal", "recon_interest", "recon_balances", "recon_breaks"}
+
+
+def test_models_come_after_what_they_read() -> None:
+    models = load_models()
+    position = {m.name: i for i, m in enumerate(models)}
+    for model in models:
+        assert all(position[dep] < position[model.name] for dep in model.depends_on), model.name
+    assert position["int_ledger"] > position["stg_interest"]
+    assert position["recon_breaks"] > max(position[m] for m in REQUIRED_MARTS - {"recon_breaks"})
+    assert {m.name: m.materialized for m in models}["stg_loans"] == "view"
+
+
+def test_every_model_is_in_the_warehouse(base_lake: BuiltLake) -> None:
+    names = {row[0] for row in base_lake.query("select table_name from information_schema.tables")}
+    streams = ("loans", "repays", "interest", "transfers", "liquidations", "orders", "trades")
+    assert {f"stg_{s}" for s in (*streams, "account_snapshots")} <= names
+    assert REQUIRED_MARTS | {"interest_audit", "int_ledger", "report_breaks"} <= names
+    assert set(base_lake.result.models) <= names
+
+
+def test_the_warehouse_opens_anywhere_with_no_setup(base_lake: BuiltLake) -> None:
+    script = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(con.execute('select count(*) from stg_interest').fetchone()[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(base_lake.result.warehouse)],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "63"
+
+
+def test_a_failed_build_keeps_the_previous_warehouse(handmade: LakeFactory) -> None:
+    lake = handmade()
+    before = lake.query("select count(*) from int_ledger")
+    # a corrupt file: an amount that is not a number
+    folder = lake.data_dir / "lake" / "loans" / "account=acct1" / "month=2024-01"
+    bad = pa.table({"asset": ["BTC"], "principal": ["not-a-number"], "_account": ["acct1"]})
+    pq.write_table(bad, folder / "part-bad.parquet")
+    with pytest.raises(BuildError, match=r"int_ledger|stg_loans"):
+        build(lake.data_dir)
+    assert lake.query("select count(*) from int_ledger") == before
+    assert sorted(p.name for p in lake.data_dir.iterdir()) == ["lake", "warehouse.duckdb"]
+
+
+def test_a_failed_data_test_names_model_rule_and_rows(handmade: LakeFactory) -> None:
+    def break_identity(rows: list[Row]) -> None:
+        for row in rows:
+            if row["asset"] == "USDT" and row["snapshotTime"] == S2:
+                row["netAsset"] += Decimal(1)
+
+    lake = handmade(plant_snapshots=break_identity)
+    assert not lake.result.ok
+    (failure,) = lake.result.failures
+    assert failure.failing_rows == 1
+    assert failure.message.startswith(
+        "stg_account_snapshots: netAsset = free + locked - borrowed - interest: 1 failing row(s)"
+    )
+    assert "asset=USDT" in failure.message and "snapshot_at=2024-01-01 08:30:00" in failure.message
+
+
+def test_a_repay_that_does_not_add_up_fails_its_data_test(handmade: LakeFactory) -> None:
+    def bad_amount(history: dict[str, list[Row]]) -> None:
+        history["repays"][0]["amount"] += Decimal("0.00000001")
+
+    lake = handmade(plant=bad_amount)
+    rules = {(f.test.model, f.test.rule) for f in lake.result.failures}
+    assert ("stg_repays", "repay amount = principal + interest") in rules
+
+
+def test_keys_and_enums_are_declared_for_every_staging_model() -> None:
+    rules = {(t.model, t.rule.split(" ")[0]) for t in DATA_TESTS}
+    staging = [m.name for m in load_models() if m.name.startswith("stg_")]
+    assert all((name, "unique") in rules for name in staging)
+    assert ("int_ledger", "entry_type") in rules
+    assert ("recon_balances", "status") in rules
+
+
+def test_build_rejects_a_negative_late_window(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="late_window_hours"):
+        build(tmp_path, late_window_hours=-1)
