@@ -185,8 +185,8 @@ STREAMS: dict[str, StreamSchema] = {
             natural_key=("symbol", "id"),
         ),
         StreamSchema(
-            # One row per (source, snapshot time, asset): the live /margin/account answer taken
-            # by each run (source "live") and the exchange's daily /accountSnapshot (source "daily").
+            # One row per (source, snapshot time, asset): the live /margin/account answer
+            # taken by each run ("live") and the exchange's daily /accountSnapshot ("daily").
             "account_snapshots",
             (
                 _f("source", pa.string(), False),
