@@ -160,6 +160,32 @@ def report(
 
 
 @app.command()
+def compact(
+    data_dir: DataDirOption = None,
+    streams: Annotated[
+        str | None, typer.Option(help="Comma-separated streams (default: all).")
+    ] = None,
+    min_files: Annotated[int, typer.Option(help="Compact partitions with this many files.")] = 2,
+) -> None:
+    """Rewrite each month partition's small files as one file, atomically (rows unchanged)."""
+    from rich.console import Console
+
+    from flows.export import ALL_STREAMS, parse_streams
+    from flows.lake import compact_stream, recover_lake
+    from flows.lock import DataDirLock
+
+    directory = data_dir_path(data_dir)
+    if not (directory / "lake").is_dir():
+        raise UserError(f"no lake in {directory}: run `margin-etl export` first")
+    console = Console(stderr=True)
+    with DataDirLock(directory):
+        recover_lake(directory)
+        for stream in parse_streams(streams) or ALL_STREAMS:
+            for written in compact_stream(directory, stream, min_files=min_files):
+                console.print(f"{stream}: {written.account} {written.month} -> {written.rows} rows")
+
+
+@app.command()
 def demo(
     data_dir: DataDirOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated history.")] = 1,
