@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
 import httpx
 
+from bench.sim_process import simulator_process
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.params import DAY_MS, HOUR_MS
-from simulator.server import BANNER
 
 START_BOUND_S = 60.0
 PAGE_MEDIAN_BOUND_MS = 5.0
@@ -65,46 +62,10 @@ def summary(timings: list[float]) -> dict[str, float]:
     }
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    """`python -m simulator` with the large scenario in its own process (a client in the same
-    process would share the GIL with the server and measure that instead); returns at the
-    banner line, i.e. once the server accepts connections."""
-    command = [
-        sys.executable,
-        "-m",
-        "simulator",
-        "--scenario",
-        "large",
-        "--seed",
-        "1",
-        "--port",
-        "0",
-        "--weight-limit",
-        str(10**9),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith(BANNER):
-        process.kill()
-        raise RuntimeError(f"the simulator did not start: {line!r}")
-    return process, line.split()[-1]
-
-
-def stop_server(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def run() -> dict[str, object]:
     began = time.perf_counter()
-    process, url = start_server()
-    start_s = time.perf_counter() - began
-    try:
+    with simulator_process("large", weight_limit=10**9) as url:
+        start_s = time.perf_counter() - began
         with httpx.Client(base_url=url, timeout=30) as http:
             offset = http.get("/api/v3/time").json()["serverTime"] - int(time.time() * 1000)
             get = signed_get(http, offset)
@@ -113,8 +74,6 @@ def run() -> dict[str, object]:
             total = get(INTEREST, size=1, **window).json()["total"]
             interest = page_latencies(get, INTEREST, total // 100, **window)
             trades = page_latencies(get, MY_TRADES, 1, symbol="BTCUSDT", limit=100)
-    finally:
-        stop_server(process)
     interest_summary = summary(interest)
     return {
         "scenario": "large (about 1.2M records: orders and trades, 16k interest rows)",

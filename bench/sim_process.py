@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-BANNER = "margin-etl simulator listening on"
+from simulator.server import BANNER
 
 
 @contextmanager
