@@ -1,0 +1,288 @@
+"""Each Binance failure mode meets the right reaction: stop at once, resync, wait, or retry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+
+from connectors.errors import (
+    AccessBlocked,
+    AuthError,
+    BadRequest,
+    BinanceError,
+    MalformedResponse,
+    NoMarginAccount,
+    ServerError,
+    TransportFailure,
+    UnknownSymbol,
+)
+from connectors.reader import MarginClient
+from tests.connectors.fake_binance import (
+    FAST_RETRY,
+    KEY,
+    SECRET,
+    FakeBinance,
+    client_for,
+    drop,
+    error,
+    settings,
+)
+
+ACCOUNT = "/sapi/v1/margin/account"
+BORROW_REPAY = "/sapi/v1/margin/borrow-repay"
+
+
+def run(fake: FakeBinance, action: Callable[[MarginClient], Awaitable[Any]], **kw: Any) -> Any:
+    async def scenario() -> Any:
+        async with client_for(fake, **kw) as client:
+            return await action(client)
+
+    return asyncio.run(scenario())
+
+
+def account_fake() -> FakeBinance:
+    fake = FakeBinance()
+    fake.route(ACCOUNT, lambda params: {"userAssets": [], "marginLevel": "999"})
+    return fake
+
+
+def read_account(client: MarginClient) -> Awaitable[Any]:
+    return client.read_account()
+
+
+def assert_safe_one_line(exc: BaseException) -> None:
+    text = str(exc)
+    assert "\n" not in text
+    assert KEY not in text and SECRET not in text
+    assert "signature" not in text and "timestamp=" not in text
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "code"),
+    [
+        (error(401, -2015, "Invalid API-key, IP, or permissions for action."), AuthError, -2015),
+        (error(400, -2014, "API-key format invalid."), AuthError, -2014),
+        (error(400, -3003, "Margin account does not exist."), NoMarginAccount, -3003),
+        (error(400, -1100, "Illegal characters found in parameter 'x'."), BadRequest, -1100),
+        (error(400, -1131, "recvWindow must be less than 60000"), BadRequest, -1131),
+        (error(400, -1121, "Invalid symbol."), UnknownSymbol, -1121),
+    ],
+)
+def test_fatal_answers_stop_at_once_with_one_clear_line(
+    reply: httpx.Response, kind: type[BinanceError], code: int
+) -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, reply)
+    with pytest.raises(kind) as caught:
+        run(fake, read_account)
+    assert fake.calls(ACCOUNT) == 1
+    assert caught.value.code == code
+    assert f"Binance {code}" in str(caught.value) and ACCOUNT in str(caught.value)
+    assert_safe_one_line(caught.value)
+
+
+def test_revoked_key_message_tells_what_to_check() -> None:
+    fake = account_fake()
+    client = MarginClient(
+        "https://api.binance.test", "revoked-key", SECRET, settings(), transport=fake.transport()
+    )
+
+    async def scenario() -> None:
+        async with client:
+            await client.read_account()
+
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(scenario())
+    assert "permission" in str(caught.value) and "IP whitelist" in str(caught.value)
+    assert fake.calls(ACCOUNT) == 1
+    assert_safe_one_line(caught.value)
+
+
+@pytest.mark.parametrize("drift_ms", [-5_000, 6_000])
+def test_a_clock_that_drifts_5s_is_corrected_by_resync_on_1021(drift_ms: int) -> None:
+    fake = account_fake()
+
+    async def drift_then_read(client: MarginClient) -> int:
+        assert abs(client.clock_offset_ms) < 500
+        fake.clock_offset_ms = drift_ms  # the server clock jumps after our first sync
+        await client.read_account()
+        return client.clock_offset_ms
+
+    offset = run(fake, drift_then_read)
+    assert abs(offset - drift_ms) < 500
+    assert fake.calls("/api/v3/time") == 2
+    statuses = [status for path, status in fake.answered if path == ACCOUNT]
+    assert statuses == [400, 200]
+
+
+def test_a_server_clock_off_from_the_start_is_learned_at_open() -> None:
+    fake = account_fake()
+    fake.clock_offset_ms = -7_000
+    run(fake, read_account)
+    assert [s for p, s in fake.answered if p == ACCOUNT] == [200]
+
+
+def test_a_429_storm_is_waited_out_with_a_floor_on_retry_after_0() -> None:
+    fake = account_fake()
+    busy = error(429, -1003, "Too many requests.", headers={"Retry-After": "0"})
+    fake.queue(ACCOUNT, busy, busy, busy)
+    started = time.monotonic()
+    run(fake, read_account)
+    assert time.monotonic() - started >= 3 * FAST_RETRY.rate_limit_floor_s
+    assert [s for p, s in fake.answered if p == ACCOUNT] == [429, 429, 429, 200]
+
+
+def test_a_418_ban_waits_at_least_the_ban_floor() -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, error(418, -1003, "Way too much request weight used; IP banned."))
+    started = time.monotonic()
+    run(fake, read_account)
+    assert time.monotonic() - started >= FAST_RETRY.ban_floor_s
+    assert fake.calls(ACCOUNT) == 2
+
+
+def truncated(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=b'{"userAssets": [{"asset": "BT')
+
+
+def html_500(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(502, text="<html>Bad Gateway</html>")
+
+
+def read_timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("timed out", request=request)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        error(500, -1000, "An unknown error occurred while processing the request."),
+        error(503, -1007, "Timeout waiting for response from backend server."),
+        error(503, -1001, "Internal error; unable to process your request."),
+        error(400, -3044, "System busy."),
+        error(400, -1004, "Server is busy, please wait and try again"),
+        html_500,
+        drop,
+        truncated,
+        read_timeout,
+    ],
+)
+def test_transient_failures_of_a_get_are_retried(failure: Any) -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, failure, failure)
+    assert run(fake, read_account).data["marginLevel"] == "999"
+    assert fake.calls(ACCOUNT) == 3
+
+
+def slow_drop(request: httpx.Request) -> httpx.Response:
+    time.sleep(0.003)  # attempts land in different milliseconds
+    return drop(request)
+
+
+def test_every_retry_is_re_signed_with_a_fresh_timestamp() -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, slow_drop, slow_drop)
+    run(fake, read_account)
+    sent = [dict(parse_qsl(r.url.query.decode())) for r in fake.requests if r.url.path == ACCOUNT]
+    assert len({q["signature"] for q in sent}) == 3
+    stamps = [int(q["timestamp"]) for q in sent]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 3
+
+
+def test_attempts_are_bounded() -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, *[error(503, -1007, "Timeout.")] * 20)
+    with pytest.raises(ServerError):
+        run(fake, read_account)
+    assert fake.calls(ACCOUNT) == FAST_RETRY.max_attempts
+
+
+def test_malformed_bodies_are_a_typed_error_when_they_persist() -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, *[truncated] * 20)
+    with pytest.raises(MalformedResponse) as caught:
+        run(fake, read_account)
+    assert_safe_one_line(caught.value)
+
+
+def test_a_dropped_connection_error_carries_no_url() -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, *[drop] * 20)
+    with pytest.raises(TransportFailure) as caught:
+        run(fake, read_account)
+    assert_safe_one_line(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def borrow(client: MarginClient) -> Awaitable[Any]:
+    return client.request(
+        "POST", BORROW_REPAY, {"asset": "BTC", "amount": "1", "type": "BORROW"}, weight=1500
+    )
+
+
+@pytest.mark.parametrize(
+    "failure", [error(503, -1007, "Timeout; execution status unknown."), drop, truncated]
+)
+def test_a_post_whose_outcome_is_unknown_is_never_retried(failure: Any) -> None:
+    fake = FakeBinance()
+    fake.route(BORROW_REPAY, lambda params: {"tranId": 1})
+    fake.queue(BORROW_REPAY, failure)
+    with pytest.raises((ServerError, TransportFailure, MalformedResponse)):
+        run(fake, borrow)
+    assert fake.calls(BORROW_REPAY) == 1
+
+
+def test_a_post_refused_before_execution_is_retried() -> None:
+    fake = FakeBinance()
+    fake.route(BORROW_REPAY, lambda params: {"tranId": 7})
+    fake.queue(BORROW_REPAY, error(429, -1003, "Too many requests."))
+    assert run(fake, borrow) == {"tranId": 7}
+    assert fake.calls(BORROW_REPAY) == 2
+
+
+def waf(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(403, text="<html><body>Request blocked</body></html>")
+
+
+def test_a_brief_waf_block_is_retried() -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, waf, waf)
+    run(fake, read_account)
+    assert fake.calls(ACCOUNT) == 3
+
+
+def test_a_lasting_waf_block_becomes_fatal_with_a_clear_message() -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, *[waf] * 10)
+    with pytest.raises(AccessBlocked) as caught:
+        run(fake, read_account)
+    assert fake.calls(ACCOUNT) == FAST_RETRY.waf_attempts
+    assert "firewall" in str(caught.value)
+    assert_safe_one_line(caught.value)
+
+
+def test_logs_never_show_a_signature_or_a_credential(caplog: pytest.LogCaptureFixture) -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, drop, error(503, -1007, "Timeout."), truncated)
+    caplog.set_level(logging.DEBUG)
+    run(fake, read_account)
+    assert caplog.records, "the client and httpx should have logged something"
+    text = caplog.text
+    assert KEY not in text and SECRET not in text
+    assert "signature=<redacted>" in text  # httpx logs each URL; we saw it redacted
+    assert not re.search(r"signature=(?!<redacted>)", text)
+
+
+def test_reprs_hide_credentials() -> None:
+    client = client_for(FakeBinance())
+    assert KEY not in repr(client) and SECRET not in repr(client)
+    assert KEY not in repr(vars(client))
+    assert SECRET not in repr(vars(client))
