@@ -49,7 +49,11 @@ OPEN_ORDER_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING_NEW"})
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """What to export: one account, a time range, some streams, into one data directory."""
+    """What to export: one account, a time range, some streams, into one data directory.
+
+    ``lake_url`` (``s3://bucket/prefix``) puts the lake on an object store; by default it is
+    ``$MARGIN_ETL_LAKE_URL``, else DATA_DIR/lake (see ``flows.storage``).
+    """
 
     account: Account
     data_dir: Path
@@ -58,6 +62,7 @@ class ExportRequest:
     streams: tuple[str, ...] | None = None
     lookback_ms: int = DAY_MS
     client_settings: ClientSettings | None = None
+    lake_url: str | None = None
 
     @property
     def selected_streams(self) -> tuple[str, ...]:
@@ -157,7 +162,7 @@ async def export_account(
     started = time.monotonic()
     request.data_dir.mkdir(parents=True, exist_ok=True)
     with DataDirLock(request.data_dir):
-        recover_lake(request.data_dir)
+        recover_lake(request.data_dir, lake_url=request.lake_url)
         with CoverageLedger(request.data_dir) as ledger:
             ledger.close_abandoned_runs()
             ledger.start_run(run_id, request.account.name, _run_params(request))
@@ -192,7 +197,7 @@ async def _export_locked(
     account = request.account
     fingerprints = RowFingerprints(request.data_dir)
     try:
-        with LakeWriter(request.data_dir, run_id) as writer:
+        with LakeWriter(request.data_dir, run_id, lake_url=request.lake_url) as writer:
             async with _open_client(account, request.client_settings) as client:
                 job = AccountExport(request, client, writer, ledger, fingerprints, run_id, progress)
                 await job.take_snapshots()

@@ -6,6 +6,11 @@ Layout (the lake contract, see design.md)::
     DATA_DIR/lake/<stream>/account=<name>/month=YYYY-MM/compacted-<generation>.parquet
     DATA_DIR/lake/.compaction/<process>-<generation>/      work area of a compaction (no reader)
 
+The lake can also live on an object store (``MARGIN_ETL_LAKE_URL=s3://bucket/prefix``, see
+``flows.storage``): the same layout under the prefix, each file published by one upload that
+makes it visible whole or not at all. Compaction is for local lakes only: an object store has no
+atomic swap of a month's files, so readers could see a row twice.
+
 Durability rules, which every function here keeps:
 
 * A data file is written under a hidden temporary name in its final directory
@@ -35,13 +40,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Self
+from typing import IO, Any, Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.errors import UserError
+from flows.storage import Storage, bind_lake, ensure_dir, fsync_dir, lake_storage, publish_file
 from models.schemas import AMOUNT, STREAMS, StreamSchema
 
 __all__ = [
@@ -58,7 +64,10 @@ __all__ = [
     "duckdb_scan_sql",
     "lake_files",
     "lake_root",
+    "lake_store",
+    "lake_uris",
     "partition_dir",
+    "partition_key",
     "partitions",
     "read_stream_table",
     "recover_lake",
@@ -84,6 +93,10 @@ def _new_process_token() -> None:
 
 
 os.register_at_fork(after_in_child=_new_process_token)
+
+
+def _process_token() -> str:
+    return _PROCESS_TOKEN
 
 
 class SchemaMismatch(ValueError):
@@ -121,45 +134,83 @@ def lake_root(data_dir: str | os.PathLike[str]) -> Path:
     return Path(data_dir) / "lake"
 
 
-def partition_dir(data_dir: str | os.PathLike[str], stream: str, account: str, month: str) -> Path:
-    """The directory of one (stream, account, month) partition."""
+def partition_key(stream: str, account: str, month: str) -> str:
+    """The folder of one (stream, account, month) partition, relative to the lake's root."""
     _stream(stream)
     validate_account_name(account)
     if not re.fullmatch(r"\d{4}-\d{2}", month):
         raise ValueError(f"month {month!r} is not YYYY-MM")
-    return lake_root(data_dir) / stream / f"account={account}" / f"month={month}"
+    return f"{stream}/account={account}/month={month}"
 
 
-def lake_files(data_dir: str | os.PathLike[str], stream: str) -> list[Path]:
-    """Every visible data file of a stream (what ``**/*.parquet`` matches), sorted."""
+def partition_dir(data_dir: str | os.PathLike[str], stream: str, account: str, month: str) -> Path:
+    """The directory of one (stream, account, month) partition of a local lake."""
+    return lake_root(data_dir) / partition_key(stream, account, month)
+
+
+def lake_store(data_dir: str | os.PathLike[str], lake_url: str | None = None) -> Storage:
+    """Where DATA_DIR's lake lives: ``DATA_DIR/lake`` or an object store (``flows.storage``)."""
+    return lake_storage(data_dir, lake_url, temp_token=_process_token)
+
+
+def _require_local(store: Storage, what: str, instead: str = "") -> None:
+    if not store.is_local:
+        raise UserError(f"{what} works on a local lake only; the lake is at {store.url}{instead}")
+
+
+def lake_files(
+    data_dir: str | os.PathLike[str], stream: str, *, lake_url: str | None = None
+) -> list[Path]:
+    """Every visible data file of a local lake's stream (what ``**/*.parquet`` matches), sorted.
+
+    Raises UserError when the lake lives on an object store: use ``lake_uris`` there.
+    """
     _stream(stream)
+    _require_local(lake_store(data_dir, lake_url), "lake_files", " (use lake_uris)")
     return sorted((lake_root(data_dir) / stream).rglob("*.parquet"))
 
 
-def partitions(data_dir: str | os.PathLike[str], stream: str) -> list[tuple[str, str]]:
+def lake_uris(
+    data_dir: str | os.PathLike[str], stream: str, *, lake_url: str | None = None
+) -> list[str]:
+    """Every visible data file of a stream, wherever the lake lives: absolute paths or URLs."""
+    store = lake_store(data_dir, lake_url)
+    return [store.uri(key) for key in store.list_files(_stream(stream).name, ".parquet")]
+
+
+def partitions(
+    data_dir: str | os.PathLike[str], stream: str, *, lake_url: str | None = None
+) -> list[tuple[str, str]]:
     """The (account, month) partitions of a stream that hold at least one file, sorted."""
+    store = lake_store(data_dir, lake_url)
     found = set()
-    for path in lake_files(data_dir, stream):
-        account = path.parent.parent.name.removeprefix("account=")
-        found.add((account, path.parent.name.removeprefix("month=")))
+    for key in store.list_files(_stream(stream).name, ".parquet"):
+        account, month = key.split("/")[-3:-1]
+        found.add((account.removeprefix("account="), month.removeprefix("month=")))
     return sorted(found)
 
 
-def read_stream_table(data_dir: str | os.PathLike[str], stream: str) -> pa.Table:
+def read_stream_table(
+    data_dir: str | os.PathLike[str], stream: str, *, lake_url: str | None = None
+) -> pa.Table:
     """All rows of a stream as one table with the stream's schema (for tests and small lakes)."""
     schema = _stream(stream).arrow
-    tables = [_read_file(path, stream) for path in lake_files(data_dir, stream)]
+    store = lake_store(data_dir, lake_url)
+    tables = [_read_key(store, key, stream) for key in store.list_files(stream, ".parquet")]
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
-def duckdb_scan_sql(data_dir: str | os.PathLike[str], stream: str) -> str:
+def duckdb_scan_sql(
+    data_dir: str | os.PathLike[str], stream: str, *, lake_url: str | None = None
+) -> str:
     """A DuckDB ``read_parquet(...)`` expression over a stream, with ``account``/``month`` columns.
 
     The Hive keys are pinned to VARCHAR: left to auto-detection, an account named ``123`` would
     become a BIGINT. ``union_by_name`` keeps old files readable when a stream gains a column.
-    DuckDB raises "No files found" for a stream with no file yet: check ``lake_files`` first.
+    DuckDB raises "No files found" for a stream with no file yet: check ``lake_uris`` first.
+    On an object store, the connection must read it first: ``lake_store(...).register_with(con)``.
     """
-    glob = str(lake_root(data_dir).resolve() / _stream(stream).name / "**" / "*.parquet")
+    glob = lake_store(data_dir, lake_url).uri(f"{_stream(stream).name}/**/*.parquet")
     quoted = glob.replace("'", "''")
     return (
         f"read_parquet('{quoted}', hive_partitioning = true, "
@@ -170,6 +221,11 @@ def duckdb_scan_sql(data_dir: str | os.PathLike[str], stream: str) -> str:
 def _read_file(path: Path, stream: str) -> pa.Table:
     # ParquetFile reads one file as it is: no partition columns guessed from the path.
     return conform(stream, pq.ParquetFile(path).read())
+
+
+def _read_key(store: Storage, key: str, stream: str) -> pa.Table:
+    with store.open_input(key) as source:
+        return conform(stream, pq.ParquetFile(source).read())
 
 
 # --- schema -----------------------------------------------------------------------------------
@@ -252,49 +308,22 @@ def _split_by_partition(stream: str, table: pa.Table) -> Iterator[tuple[str, str
 # --- durable files ----------------------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+_fsync_dir = fsync_dir
+_ensure_dir = ensure_dir
 
 
-def _ensure_dir(path: Path) -> None:
-    """Create ``path`` and its missing parents, each made durable in its parent."""
-    missing = []
-    probe = path
-    while not probe.exists():
-        missing.append(probe)
-        probe = probe.parent
-    for directory in reversed(missing):
-        directory.mkdir(exist_ok=True)
-        _fsync_dir(directory.parent)
-
-
-def _temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{_PROCESS_TOKEN}.tmp")
-
-
-def _write_atomic(final: Path, write: Callable[[BinaryIO], object]) -> None:
+def _write_atomic(final: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write through ``write(file)`` to a temp name, fsync, rename over ``final``, fsync the dir."""
-    temp = _temp_path(final)
-    try:
-        with open(temp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, final)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(final.parent)
+    with publish_file(final, _PROCESS_TOKEN) as handle:
+        write(handle)
+
+
+def _write_table(handle: IO[bytes], table: pa.Table) -> None:
+    pq.write_table(table, handle, compression=PARQUET_COMPRESSION)
 
 
 def _write_parquet(final: Path, table: pa.Table) -> None:
-    _write_atomic(
-        final, lambda handle: pq.write_table(table, handle, compression=PARQUET_COMPRESSION)
-    )
+    _write_atomic(final, lambda handle: _write_table(handle, table))
 
 
 def _write_json(final: Path, value: dict[str, Any]) -> None:
@@ -307,9 +336,9 @@ _guards_lock = threading.Lock()
 
 
 @contextmanager
-def _partition_guard(directory: Path) -> Iterator[None]:
+def _partition_guard(directory: Path | str) -> Iterator[None]:
     """Serialise, within this process, file publishing and compaction of one partition."""
-    key = str(directory.absolute())
+    key = str(directory.absolute()) if isinstance(directory, Path) else directory
     with _guards_lock:
         guard = _guards.setdefault(key, threading.Lock())
     with guard:
@@ -321,9 +350,12 @@ def _partition_guard(directory: Path) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class WrittenFile:
-    """A durable data file: it was fsync'd and renamed into place before this was returned."""
+    """A durable data file: fsync'd and renamed into place (or uploaded) before it was returned.
 
-    path: Path
+    ``path`` is a local Path, or the object's URL (``s3://bucket/key``) on an object store.
+    """
+
+    path: Path | str
     stream: str
     account: str
     month: str
@@ -364,6 +396,8 @@ class LakeWriter:
 
     Used as a context manager, the writer flushes on a clean exit and drops its buffers when the
     block raises (those rows were never marked covered: the next run fetches them again).
+
+    The lake is ``lake_url``, else ``$MARGIN_ETL_LAKE_URL``, else DATA_DIR's (``lake_store``).
     """
 
     def __init__(
@@ -374,10 +408,12 @@ class LakeWriter:
         max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE,
         max_buffered_rows: int = DEFAULT_MAX_BUFFERED_ROWS,
         recover: bool = True,
+        lake_url: str | None = None,
     ) -> None:
         if max_rows_per_file < 1 or max_buffered_rows < max_rows_per_file:
             raise ValueError("need 1 <= max_rows_per_file <= max_buffered_rows")
         self.data_dir = Path(data_dir)
+        self.storage = lake_store(self.data_dir, lake_url)
         self.run_id = _validate_run_id(run_id)
         self.max_rows_per_file = max_rows_per_file
         self.max_buffered_rows = max_buffered_rows
@@ -386,7 +422,10 @@ class LakeWriter:
         self._buffers: dict[tuple[str, str, str], _Buffer] = {}
         self._lock = threading.Lock()
         self._closed = False
-        if recover:
+        if not self.storage.is_local:
+            self.storage.check()
+            bind_lake(self.data_dir, self.storage)
+        elif recover:
             recover_lake(self.data_dir)
 
     @property
@@ -475,13 +514,16 @@ class LakeWriter:
 
     def _write_file(self, key: tuple[str, str, str], table: pa.Table) -> WrittenFile:
         stream, account, month = key
-        directory = partition_dir(self.data_dir, stream, account, month)
+        folder = partition_key(stream, account, month)
         name = f"part-{self.run_id}-{self._writer_id}-{self._sequence:05d}.parquet"
         self._sequence += 1
-        with _partition_guard(directory):
-            _ensure_dir(directory)
-            _write_parquet(directory / name, table)
-        return WrittenFile(directory / name, stream, account, month, table.num_rows)
+        with (
+            _partition_guard(self.storage.locate(folder)),
+            self.storage.open_output(f"{folder}/{name}") as handle,
+        ):
+            _write_table(handle, table)
+        location = self.storage.locate(f"{folder}/{name}")
+        return WrittenFile(location, stream, account, month, table.num_rows)
 
 
 # --- compaction -------------------------------------------------------------------------------
@@ -536,15 +578,21 @@ def _exchange_dirs(first: Path, second: Path) -> bool:
 
 
 def compact(
-    data_dir: str | os.PathLike[str], stream: str, account: str, month: str
+    data_dir: str | os.PathLike[str],
+    stream: str,
+    account: str,
+    month: str,
+    *,
+    lake_url: str | None = None,
 ) -> WrittenFile | None:
     """Rewrite a partition's files as one ``compacted-<generation>.parquet``; None if < 2 files.
 
     Keeps the exact multiset of rows. Crash-safe at every step (see the protocol above): readers
     never see a row twice, and ``recover_lake`` finishes or undoes an interrupted compaction.
     Call it while holding the data-dir lock; in this process it waits for writers of the same
-    partition, and they wait for it.
+    partition, and they wait for it. A lake on an object store raises UserError.
     """
+    _require_local(lake_store(data_dir, lake_url), "compaction")
     live = partition_dir(data_dir, stream, account, month)
     with _partition_guard(live):
         inputs = sorted(path.name for path in live.glob("*.parquet"))
@@ -571,9 +619,14 @@ def compact(
 
 
 def compact_stream(
-    data_dir: str | os.PathLike[str], stream: str, *, min_files: int = 2
+    data_dir: str | os.PathLike[str],
+    stream: str,
+    *,
+    min_files: int = 2,
+    lake_url: str | None = None,
 ) -> list[WrittenFile]:
-    """Compact every partition of a stream holding at least ``min_files`` files."""
+    """Compact every partition of a stream holding at least ``min_files`` files (local lakes)."""
+    _require_local(lake_store(data_dir, lake_url), "compaction")
     written = []
     for account, month in partitions(data_dir, stream):
         directory = partition_dir(data_dir, stream, account, month)
@@ -645,14 +698,15 @@ class LakeRecovery:
     compactions: dict[str, int] = field(default_factory=dict)
 
 
-def recover_lake(data_dir: str | os.PathLike[str]) -> LakeRecovery:
+def recover_lake(data_dir: str | os.PathLike[str], *, lake_url: str | None = None) -> LakeRecovery:
     """Remove other processes' temp files and finish or undo their interrupted compactions.
 
     Only safe while holding the data-dir lock (any other process's leftovers are then from a
-    dead process); this process's own in-flight files are never touched.
+    dead process); this process's own in-flight files are never touched. An object-store lake
+    has nothing to recover: no temporary object is ever written there.
     """
     lake = lake_root(data_dir)
-    if not lake.is_dir():
+    if not lake_store(data_dir, lake_url).is_local or not lake.is_dir():
         return LakeRecovery()
     outcomes: dict[str, int] = {}
     for work in _foreign_work_dirs(lake):

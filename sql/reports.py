@@ -3,7 +3,9 @@
 Cells: times as UTC ISO-8601 with milliseconds and a Z (`2024-01-01T05:30:00.000Z`), days as
 `YYYY-MM-DD`, decimals as plain text (no exponent, trailing fractional zeros removed, `0` for
 zero), booleans `true`/`false`, nothing for NULL. One header row; columns are documented in
-sql/REPORTS.md. Each file is written to a temporary file and renamed into place.
+sql/REPORTS.md. Each file is written to a temporary file and renamed into place, or, when the
+output is an object store (`s3://bucket/prefix`), uploaded whole in one request
+(flows/storage.py): a reader sees a complete file or none.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import csv
 import io
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import overload
 
+from flows.storage import LocalStorage, Storage, open_storage
 from sql.runner import WAREHOUSE_NAME, WarehouseError, build, connect
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -65,36 +68,49 @@ def cell(value: object) -> str:
     return str(value)
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Write one CSV atomically (temporary file in the same folder, then rename)."""
+def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
+    """One CSV file's content: the header row, then the rows' cells."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows([cell(v) for v in row] for row in rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    return buffer.getvalue().encode("utf-8")
 
 
-def report(data_dir: Path, month: str, out_dir: Path | None = None) -> list[Path]:
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Write one CSV atomically (temporary file in the same folder, then rename)."""
+    LocalStorage(path.parent).write_bytes(path.name, csv_bytes(header, rows))
+
+
+@overload
+def report(data_dir: Path, month: str, out_dir: Path | None = None) -> list[Path]: ...
+@overload
+def report(data_dir: Path, month: str, out_dir: str) -> list[str]: ...
+def report(
+    data_dir: Path, month: str, out_dir: str | os.PathLike[str] | None = None
+) -> list[Path] | list[str]:
     """Write every report for every account of the warehouse for `month` (YYYY-MM).
 
     Files land in OUT_DIR/<account>/<month>/<report>.csv (OUT_DIR defaults to
-    DATA_DIR/reports); an account with nothing in the month still gets header-only files.
-    The warehouse is built first if there is none.
+    DATA_DIR/reports; `s3://bucket/prefix` puts them on an object store); an account with
+    nothing in the month still gets header-only files. The warehouse is built first if there
+    is none. Returns Paths when given a Path (or nothing), else the files' paths or URLs as text.
     """
     if not MONTH.match(month):
         raise WarehouseError(f"month must look like 2024-01, not {month!r}")
     data_dir = Path(data_dir)
-    out = Path(out_dir) if out_dir is not None else data_dir / "reports"
+    out: Storage = open_storage(out_dir if out_dir is not None else data_dir / "reports")
+    out.check()
     if not (data_dir / WAREHOUSE_NAME).exists():
         build(data_dir)
+    keys = _write_reports(data_dir, month, out)
+    if isinstance(out_dir, str):
+        return [out.uri(key) for key in keys]
+    base = Path(out_dir) if out_dir is not None else data_dir / "reports"
+    return [base / key for key in keys]
+
+
+def _write_reports(data_dir: Path, month: str, out: Storage) -> list[str]:
     written = []
     with connect(data_dir) as con:
         accounts = [
@@ -112,7 +128,7 @@ def report(data_dir: Path, month: str, out_dir: Path | None = None) -> list[Path
                     [account, month],
                 )
                 header = [d[0] for d in cursor.description or ()]
-                path = out / account / month / f"{spec.name}.csv"
-                write_csv(path, header, cursor.fetchall())
-                written.append(path)
+                key = f"{account}/{month}/{spec.name}.csv"
+                out.write_bytes(key, csv_bytes(header, cursor.fetchall()))
+                written.append(key)
     return written

@@ -6,6 +6,10 @@ mentions (comments aside); the build order is derived from that. A file may decl
 `-- materialized: view|table`; otherwise staging models are views (they read the lake's
 Parquet in place) and the others tables. The lake's streams come in as `src_<stream>` views
 built from `models.schemas`, and `recon_settings` holds the build's parameters.
+
+A lake on an object store (`MARGIN_ETL_LAKE_URL`, see flows/storage.py) is read through its
+pyarrow file system registered with DuckDB (no httpfs extension needed), and its `src_<stream>`
+are tables instead: the warehouse then opens with plain `duckdb` and no S3 setup.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from flows.storage import LocalStorage, Storage, lake_storage
 from models.schemas import STREAMS, StreamSchema
 from sql.data_tests import DataTestResult, run_data_tests
 
@@ -151,20 +156,21 @@ def _empty_relation(stream: StreamSchema) -> str:
     return "select " + ", ".join(columns) + " where false"
 
 
-def source_sql(stream: StreamSchema, lake: Path) -> str:
+def source_sql(stream: StreamSchema, lake: Path | Storage) -> str:
     """The `src_<stream>` view: every raw row of the stream in the lake, every version.
 
     With no files yet the view is the empty typed relation, so every model still builds;
     otherwise the Parquet files are read in place and unioned by name with that relation, so
-    a column missing from all files still exists, typed.
+    a column missing from all files still exists, typed. `lake` is a local directory or a
+    Storage (an object store's must be registered with the connection: `register_with`).
     """
-    folder = lake / stream.name
-    files = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+    store = lake if isinstance(lake, Storage) else LocalStorage(lake)
+    files = store.list_files(stream.name, ".parquet")
     if not files:
         return _empty_relation(stream)
-    keys = {part.split("=", 1)[0] for part in files[0].relative_to(folder).parts if "=" in part}
+    keys = {part.split("=", 1)[0] for part in files[0].split("/")[1:] if "=" in part}
     hive_types = ", ".join(f"'{k}': VARCHAR" for k in HIVE_KEYS if k in keys)
-    pattern = _literal(str(folder / "**" / "*.parquet"))
+    pattern = _literal(store.uri(f"{stream.name}/**/*.parquet"))
     return (
         f"select * from read_parquet({pattern}, hive_partitioning = true, "
         f"union_by_name = true, hive_types = {{{hive_types}}}, hive_types_autocast = false)\n"
@@ -179,9 +185,15 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, materialized: str, sql: s
         raise BuildError(f"{name}: {exc}") from exc
 
 
-def _build_into(con: duckdb.DuckDBPyConnection, lake: Path, late_window_hours: int) -> list[Model]:
+def _build_into(
+    con: duckdb.DuckDBPyConnection, lake: Path | Storage, late_window_hours: int
+) -> list[Model]:
+    store = lake if isinstance(lake, Storage) else LocalStorage(lake)
+    store.register_with(con)
+    # a view over an object store would need its file system registered by every reader
+    sources = "view" if store.is_local else "table"
     for stream in STREAMS.values():
-        _create(con, f"src_{stream.name}", "view", source_sql(stream, lake))
+        _create(con, f"src_{stream.name}", sources, source_sql(stream, store))
     _create(con, "recon_settings", "table", f"select {late_window_hours} as late_window_hours")
     con.execute(MACROS_FILE.read_text())
     models = load_models()
@@ -190,8 +202,13 @@ def _build_into(con: duckdb.DuckDBPyConnection, lake: Path, late_window_hours: i
     return models
 
 
-def build(data_dir: Path, late_window_hours: int = 24) -> BuildResult:
-    """(Re)build DATA_DIR/warehouse.duckdb from DATA_DIR/lake, then run the data tests.
+def build(
+    data_dir: Path, late_window_hours: int = 24, *, lake_url: str | None = None
+) -> BuildResult:
+    """(Re)build DATA_DIR/warehouse.duckdb from DATA_DIR's lake, then run the data tests.
+
+    The lake is DATA_DIR/lake unless `lake_url`, `$MARGIN_ETL_LAKE_URL` or DATA_DIR's record
+    puts it on an object store (flows/storage.py).
 
     Built into a temporary file renamed over the old warehouse at the end, so a failed build
     (BuildError) leaves the previous warehouse in place. Failed data tests do not stop the
@@ -202,13 +219,15 @@ def build(data_dir: Path, late_window_hours: int = 24) -> BuildResult:
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    lake = lake_storage(data_dir, lake_url)
+    lake.check()
     target = data_dir / WAREHOUSE_NAME
     temp = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.tmp"
     try:
         con = duckdb.connect(str(temp))
         try:
             con.execute("set enable_progress_bar = false")
-            models = _build_into(con, data_dir / "lake", late_window_hours)
+            models = _build_into(con, lake, late_window_hours)
             results = run_data_tests(con)
             con.execute("checkpoint")
         finally:

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from flows.config import to_ms
-from flows.lake import lake_files, read_stream_table
+from flows.lake import lake_uris, read_stream_table
 from models.schemas import STREAMS
 
 HISTORY = ("loans", "repays", "interest", "transfers", "liquidations", "orders", "trades")
@@ -56,7 +56,7 @@ def _time_ms(row: Mapping[str, Any], field: str) -> int:
 
 def latest_lake_rows(data_dir: Path, stream: str) -> list[dict[str, Any]]:
     """One row per natural key (latest fetch wins); keyless rows by their most copies in a fetch."""
-    if not lake_files(data_dir, stream):
+    if not lake_uris(data_dir, stream):  # wherever the lake lives, local or object store
         return []
     table: pa.Table = read_stream_table(data_dir, stream)
     rows = table.to_pylist()
