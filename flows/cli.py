@@ -150,7 +150,10 @@ def reconcile(data_dir: DataDirOption = None) -> None:
 @app.command()
 def report(
     month: Annotated[str, typer.Option(help="Month to report, YYYY-MM.")],
-    out: Annotated[Path | None, typer.Option(help="Directory for the CSV files.")] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(help="Directory or s3:// URL for the CSVs (default: DATA_DIR/reports)."),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Write the month's accounting CSVs (general ledger, interest, balances, trades, breaks)."""

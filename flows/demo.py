@@ -112,7 +112,7 @@ def _months(summary: ExportSummary) -> list[str]:
 
 
 def _print_outcome(
-    console: Console, data_dir: Path, breaks: list[Break], reports: list[Path]
+    console: Console, data_dir: Path, breaks: list[Break], reports: list[Path | str]
 ) -> None:
     table = Table(title="demo outcome", show_header=False)
     table.add_row("lake", str(data_dir / "lake"))

@@ -37,7 +37,11 @@ def _as_user_errors() -> Iterator[None]:
 
 
 def _require_lake(data_dir: Path) -> None:
-    if not (data_dir / "lake").is_dir():
+    """A lake in DATA_DIR, or one on an object store named by MARGIN_ETL_LAKE_URL."""
+    from flows.storage import is_object_url, lake_location
+
+    location = lake_location(data_dir)
+    if not is_object_url(location) and not Path(location).is_dir():
         raise UserError(f"no lake in {data_dir}: run `margin-etl export` first")
 
 
@@ -86,15 +90,15 @@ def breaks_table(breaks: Sequence[Break]) -> Table:
     return table
 
 
-def run_report(data_dir: Path, month: str, out: Path | None) -> list[Path]:
+def run_report(data_dir: Path, month: str, out: str | None) -> list[Path] | list[str]:
     from sql.reports import report
 
     _require_lake(data_dir)
     with _as_user_errors():
-        return report(data_dir, month, out)
+        return report(data_dir, month, out) if out is not None else report(data_dir, month)
 
 
-def report_cli(data_dir: Path, month: str, out: Path | None, console: Console | None = None) -> int:
+def report_cli(data_dir: Path, month: str, out: str | None, console: Console | None = None) -> int:
     console = console or Console(stderr=True)
     for path in run_report(data_dir, month, out):
         console.print(f"wrote {path}")

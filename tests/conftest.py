@@ -8,4 +8,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", "false")
 
+# A lake URL in the developer's shell would send every local test's lake to an object store.
+os.environ.pop("MARGIN_ETL_LAKE_URL", None)
+
 pytest_plugins = ["tests.fixtures_sim", "tests.fixtures_prefect"]
