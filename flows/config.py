@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from connectors.budget import BudgetSettings
+from connectors.client import Secret as Secret  # re-exported: accounts hold their keys in it
 from flows.errors import UserError
 
 DEFAULT_BASE_URL = "https://api.binance.com"
@@ -18,26 +19,6 @@ DEFAULT_ACCOUNT = "default"
 ApiGeneration = Literal["auto", "current", "legacy"]
 _GENERATIONS: tuple[str, ...] = ("auto", "current", "legacy")
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-class Secret:
-    """A credential that never shows itself in a repr, a log line or an exception."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 @dataclass(frozen=True)

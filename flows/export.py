@@ -198,7 +198,7 @@ async def _export_locked(
     fingerprints = RowFingerprints(request.data_dir)
     try:
         with LakeWriter(request.data_dir, run_id, lake_url=request.lake_url) as writer:
-            async with _open_client(account, request.client_settings) as client:
+            async with _ClientContext(account, request.client_settings) as client:
                 job = AccountExport(request, client, writer, ledger, fingerprints, run_id, progress)
                 await job.take_snapshots()
                 streams = [s for s in request.selected_streams if s != SNAPSHOT_STREAM]
@@ -223,18 +223,16 @@ class _ClientContext:
         settings = settings or ClientSettings(
             api_generation=account.api_generation, budget=budget_settings()
         )
-        self.client = MarginClient(
-            account.base_url, account.api_key.reveal(), account.api_secret.reveal(), settings
-        )
+        self.client = MarginClient(account.base_url, account.api_key, account.api_secret, settings)
         self.account = account
 
     async def __aenter__(self) -> MarginClient:
         try:
             await self.client.open()
-        except Fatal as exc:
-            raise UserError(f"account {self.account.name}: {exc}") from None
         except (BinanceError, OSError) as exc:
             await self.client.aclose()
+            if isinstance(exc, Fatal):  # the server answered: a key, permission or account issue
+                raise UserError(f"account {self.account.name}: {exc}") from None
             raise UserError(f"cannot reach {self.account.base_url}: {exc}") from None
         return self.client
 
@@ -243,10 +241,6 @@ class _ClientContext:
         if isinstance(exc, BinanceError):
             # retries are spent or the error is final: the run stops, with what landed kept
             raise UserError(f"account {self.account.name}: {exc}") from None
-
-
-def _open_client(account: Account, settings: ClientSettings | None) -> _ClientContext:
-    return _ClientContext(account, settings)
 
 
 class AccountExport:
