@@ -199,6 +199,45 @@ def demo(
     raise typer.Exit(run_demo(data_dir_path(data_dir) if data_dir else None, seed=seed))
 
 
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    hourly: Annotated[
+        str, typer.Option(help="Cron of the per-account export + build + reconcile.")
+    ] = "5 * * * *",
+    nightly: Annotated[
+        str, typer.Option(help="Cron of the full rebuild, data tests and reconcile.")
+    ] = "30 2 * * *",
+    monthly: Annotated[
+        str, typer.Option(help="Cron of the previous month's reports.")
+    ] = "0 6 1 * *",
+    timezone: Annotated[str, typer.Option(help="Time zone of the crons.")] = "UTC",
+    weight_pool: Annotated[
+        str | None,
+        typer.Option(help="Share the weight budget through this Prefect GCL (several machines)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Flow runs at once on this machine.")] = 4,
+) -> None:
+    """Run the scheduled flows on this machine until stopped (needs PREFECT_API_URL).
+
+    Hourly: export, build and reconcile each configured account. Nightly: rebuild, data tests
+    and reconcile every account. Monthly: the previous month's reports. See docs/deployments.md.
+    """
+    from flows.deployments import ServePlan, serve_deployments
+
+    plan = ServePlan(
+        config_path=str(config) if config else None,
+        data_dir=str(data_dir) if data_dir else None,
+        weight_pool=weight_pool,
+        hourly_cron=hourly,
+        nightly_cron=nightly,
+        monthly_cron=monthly,
+        timezone=timezone,
+    )
+    serve_deployments(plan, limit=limit)
+
+
 def main() -> None:
     """Console entry point: user mistakes become one line on stderr and a non-zero exit."""
     try:
