@@ -127,6 +127,13 @@ def test_changed_rows_end_in_final_state(sim_factory: SimFactory, tmp_path: Path
         r["status"] for s in ("loans", "repays", "transfers") for r in latest_lake_rows(data, s)
     }
     assert "PENDING" not in statuses
+    was_open = {(r["symbol"], r["orderId"]) for r in open_orders}
+    filled = [
+        r
+        for r in latest_lake_rows(data, "orders")
+        if (r["symbol"], r["orderId"]) in was_open and r["status"] != "NEW"
+    ]
+    assert filled, "some order open at the first run has filled (or been cancelled) since"
 
 
 def test_faulty_exchange_still_exports_exactly(sim_factory: SimFactory, tmp_path: Path) -> None:
