@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +48,35 @@ def test_demo_runs_end_to_end_without_breaks(prefect_api: str, tmp_path: Path) -
     assert run_demo(tmp_path / "demo", seed=4) == 0
     reports = list((tmp_path / "demo" / "reports").rglob("*.csv"))
     assert reports and all(p.read_text().count("\n") >= 1 for p in reports)
+
+
+def test_cli_export_on_a_private_prefect_server_keeps_the_screen_clean(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """No Prefect server configured: the CLI starts its own, and the user sees only our output."""
+    sim = sim_factory(scenario="tiny", seed=6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")} | {
+        "BINANCE_API_KEY": DEFAULT_API_KEY,
+        "BINANCE_API_SECRET": DEFAULT_API_SECRET,
+        "BINANCE_BASE_URL": sim.url,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+    data = tmp_path / "data"
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "export",
+        "--no-progress",
+        "--data-dir",
+        str(data),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    screen = done.stdout + done.stderr
+    for noise in ("Traceback", "CancelledError", "ERROR", "WARNING", "View at", "temporary server"):
+        assert noise not in screen, screen
+    assert "rows written" in screen
+    assert (
+        data / "state" / "prefect" / "prefect.db"
+    ).exists()  # the run history stays with the data
