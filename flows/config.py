@@ -100,7 +100,8 @@ def _account_from_env() -> Account | None:
     )
 
 
-def _accounts_from_file(path: Path) -> dict[str, Account]:
+def account_tables(path: Path) -> dict[str, Any]:
+    """The config file's [accounts.<name>] tables, unresolved (no credential is read)."""
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -110,7 +111,12 @@ def _accounts_from_file(path: Path) -> dict[str, Account]:
     section = document.get("accounts", {})
     if not isinstance(section, dict):
         raise UserError(f"{path}: [accounts] must be a table of accounts")
-    return {name: _account_from_table(path, name, table) for name, table in section.items()}
+    return section
+
+
+def _accounts_from_file(path: Path) -> dict[str, Account]:
+    tables = account_tables(path)
+    return {name: _account_from_table(path, name, table) for name, table in tables.items()}
 
 
 def _account_from_table(path: Path, name: str, table: Any) -> Account:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tomllib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -36,6 +35,7 @@ from prefect.states import Failed
 from connectors.budget import BudgetSettings
 from connectors.client import ClientSettings
 from flows.config import (
+    account_tables,
     budget_settings,
     data_dir_path,
     default_config_path,
@@ -97,14 +97,8 @@ def configured_account_names(config_path: Path | None) -> list[str]:
     """
     if config_path is None:
         return sorted(load_accounts(None))
-    try:
-        document = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {config_path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"config file {config_path} is not valid TOML: {exc}") from None
-    section = document.get("accounts", {})
-    if not isinstance(section, dict) or not section:
+    section = account_tables(config_path)
+    if not section:
         raise UserError(f"{config_path}: no [accounts.<name>] tables")
     return sorted(validate_account_name(name) for name in section)
 
