@@ -217,6 +217,9 @@ class SimulatorApp:
                 call = self._authorize(endpoint, request, params, query, form)
                 if endpoint.arrival is not None and self._later_page(params):
                     self._arrive(endpoint.arrival, params)
+                    # the newcomer happened at the clock's current ms, which may be past the
+                    # call's "now": take the time again so the answer's window includes it
+                    call = self._authorize(endpoint, request, params, query, form)
                 return 200, endpoint.handler(call)
         except ApiError as exc:
             return exc.status, exc.body()
