@@ -3,55 +3,34 @@
 -- + trade legs (base and quote, buyer or seller) - commissions + liquidation fills
 -- - interest paid at once in BNB. CONFIRMED rows only.
 -- Term columns are signed contributions: expected_change is their sum.
-with intervals as (
-    select * from int_snapshot_intervals
-),
-
-terms as (
-    select * from int_interval_terms
-),
-
-horizon as (
-    select * from int_fetch_horizon
-),
-
-settings as (
-    select * from recon_settings
+with checks as (
+    select * from int_interval_checks
 ),
 
 compared as (
     select
-        intervals.account,
-        intervals.asset,
-        intervals.interval_kind,
-        intervals.interval_start,
-        intervals.interval_end,
-        intervals.start_source,
-        intervals.end_source,
-        intervals.start_balance as balance_start,
-        intervals.end_balance as balance_end,
-        intervals.end_balance - intervals.start_balance as actual_change,
-        coalesce(terms.balance_transfers_in, 0) as transfers_in,
-        coalesce(terms.balance_transfers_out, 0) as transfers_out,
-        coalesce(terms.balance_borrowed, 0) as borrowed,
-        coalesce(terms.balance_repaid_principal, 0) as repaid_principal,
-        coalesce(terms.balance_repaid_interest, 0) as repaid_interest,
-        coalesce(terms.balance_trades, 0) as trades,
-        coalesce(terms.balance_commissions, 0) as commissions,
-        coalesce(terms.balance_liquidations, 0) as liquidations,
-        coalesce(terms.balance_interest_converted, 0) as interest_converted,
-        coalesce(terms.pending_balance_rows, 0) as pending_rows,
-        intervals.interval_end
-        > horizon.newest_fetched_at - to_hours(settings.late_window_hours)
-            as is_within_late_window
-    from intervals
-    left join terms
-        on intervals.account = terms.account
-        and intervals.asset = terms.asset
-        and intervals.interval_start is not distinct from terms.interval_start
-        and intervals.interval_end = terms.interval_end
-    left join horizon on intervals.account = horizon.account
-    cross join settings
+        account,
+        asset,
+        interval_kind,
+        interval_start,
+        interval_end,
+        start_source,
+        end_source,
+        start_balance as balance_start,
+        end_balance as balance_end,
+        end_balance - start_balance as actual_change,
+        balance_transfers_in as transfers_in,
+        balance_transfers_out as transfers_out,
+        balance_borrowed as borrowed,
+        balance_repaid_principal as repaid_principal,
+        balance_repaid_interest as repaid_interest,
+        balance_trades as trades,
+        balance_commissions as commissions,
+        balance_liquidations as liquidations,
+        balance_interest_converted as interest_converted,
+        pending_balance_rows as pending_rows,
+        is_within_late_window
+    from checks
 ),
 
 expected as (

@@ -2,48 +2,27 @@
 -- interest(t2) - interest(t1) = interest charged - interest repaid (CONFIRMED repays).
 -- Charges paid at once in BNB (*_CONVERTED) never become unpaid interest and are not terms.
 -- Term columns are signed contributions: expected_change is their sum.
-with intervals as (
-    select * from int_snapshot_intervals
-),
-
-terms as (
-    select * from int_interval_terms
-),
-
-horizon as (
-    select * from int_fetch_horizon
-),
-
-settings as (
-    select * from recon_settings
+with checks as (
+    select * from int_interval_checks
 ),
 
 compared as (
     select
-        intervals.account,
-        intervals.asset,
-        intervals.interval_kind,
-        intervals.interval_start,
-        intervals.interval_end,
-        intervals.start_source,
-        intervals.end_source,
-        intervals.start_interest as interest_start,
-        intervals.end_interest as interest_end,
-        intervals.end_interest - intervals.start_interest as actual_change,
-        coalesce(terms.interest_charged, 0) as interest_charged,
-        coalesce(terms.interest_repaid, 0) as interest_repaid,
-        coalesce(terms.pending_interest_rows, 0) as pending_rows,
-        intervals.interval_end
-        > horizon.newest_fetched_at - to_hours(settings.late_window_hours)
-            as is_within_late_window
-    from intervals
-    left join terms
-        on intervals.account = terms.account
-        and intervals.asset = terms.asset
-        and intervals.interval_start is not distinct from terms.interval_start
-        and intervals.interval_end = terms.interval_end
-    left join horizon on intervals.account = horizon.account
-    cross join settings
+        account,
+        asset,
+        interval_kind,
+        interval_start,
+        interval_end,
+        start_source,
+        end_source,
+        start_interest as interest_start,
+        end_interest as interest_end,
+        end_interest - start_interest as actual_change,
+        interest_charged,
+        interest_repaid,
+        pending_interest_rows as pending_rows,
+        is_within_late_window
+    from checks
 ),
 
 expected as (

@@ -1,48 +1,27 @@
 -- Principal, per account, asset and interval (t1, t2]:
 -- borrowed(t2) - borrowed(t1) = loans' principal - repaid principal (CONFIRMED rows only).
 -- Term columns are signed contributions: expected_change is their sum.
-with intervals as (
-    select * from int_snapshot_intervals
-),
-
-terms as (
-    select * from int_interval_terms
-),
-
-horizon as (
-    select * from int_fetch_horizon
-),
-
-settings as (
-    select * from recon_settings
+with checks as (
+    select * from int_interval_checks
 ),
 
 compared as (
     select
-        intervals.account,
-        intervals.asset,
-        intervals.interval_kind,
-        intervals.interval_start,
-        intervals.interval_end,
-        intervals.start_source,
-        intervals.end_source,
-        intervals.start_borrowed as borrowed_start,
-        intervals.end_borrowed as borrowed_end,
-        intervals.end_borrowed - intervals.start_borrowed as actual_change,
-        coalesce(terms.principal_borrowed, 0) as loans_principal,
-        coalesce(terms.principal_repaid, 0) as repaid_principal,
-        coalesce(terms.pending_principal_rows, 0) as pending_rows,
-        intervals.interval_end
-        > horizon.newest_fetched_at - to_hours(settings.late_window_hours)
-            as is_within_late_window
-    from intervals
-    left join terms
-        on intervals.account = terms.account
-        and intervals.asset = terms.asset
-        and intervals.interval_start is not distinct from terms.interval_start
-        and intervals.interval_end = terms.interval_end
-    left join horizon on intervals.account = horizon.account
-    cross join settings
+        account,
+        asset,
+        interval_kind,
+        interval_start,
+        interval_end,
+        start_source,
+        end_source,
+        start_borrowed as borrowed_start,
+        end_borrowed as borrowed_end,
+        end_borrowed - start_borrowed as actual_change,
+        principal_borrowed as loans_principal,
+        principal_repaid as repaid_principal,
+        pending_principal_rows as pending_rows,
+        is_within_late_window
+    from checks
 ),
 
 expected as (
