@@ -104,16 +104,8 @@ def borrow_row(record: LoanRecord, pending: PendingCheck) -> Row:
 
 
 def repay_row(record: RepayRecord, pending: PendingCheck) -> Row:
-    return {
-        "type": record.kind,
-        "amount": dec(record.amount),
-        "asset": record.asset,
-        "interest": dec(record.interest),
-        "principal": dec(record.principal),
-        "status": status_of(record.status, record.confirm_ms, pending),
-        "timestamp": record.time_ms,
-        "txId": record.tx_id,
-    }
+    """Today's borrow-repay REPAY row: the legacy repay row with the repay's type first."""
+    return {"type": record.kind, **legacy_repay_row(record, pending)}
 
 
 def interest_row(record: InterestRecord) -> Row:
