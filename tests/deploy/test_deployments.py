@@ -376,12 +376,13 @@ def test_two_workers_share_one_weight_budget_without_429s(
     assert fresh[0].infrastructure_pid != fresh[1].infrastructure_pid
     first, second = sorted(fresh, key=lambda r: r.start_time or datetime.max.replace(tzinfo=UTC))
     assert first.end_time and second.start_time and second.start_time < first.end_time
-    # the pool's GCL was made and used: blocks leased, one run waited for the other's slots
+    # the pool's GCL was made and used by both: blocks leased. Whether one run had to wait
+    # depends on how closely their snapshot calls fall under load, so it is not asserted here;
+    # test_shared_budget.py proves the wait across processes deterministically.
     [gcl] = gcls
     rows = [row for [row] in budgets]
     assert all(r["gcl"] == pool and r["blocks"] >= 1 for r in rows), rows
     assert all("accountSnapshot=2400" in r["buckets"] for r in rows), rows
-    assert sum(r["waits"] for r in rows) >= 1, rows
     # every block was given back: nothing stays held after the runs
     assert gcl.active_slots == 0, gcl
 
