@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from flows import crashpoints
 from flows.lake import LakeWriter, WrittenFile
 from models.schemas import STREAMS
 
@@ -527,6 +528,7 @@ class Checkpoint:
                 self._pending[:0] = windows  # not durable: keep them unmarked
             raise
         for w in windows:
+            crashpoints.reach(crashpoints.COVERAGE_MARK)
             files = [f for f in written if (f.stream, f.account) == (w.stream, w.account)]
             self.ledger.mark(
                 w.account,

@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from flows import crashpoints
 from flows.errors import UserError
 from flows.storage import Storage, bind_lake, ensure_dir, fsync_dir, lake_storage, publish_file
 from models.schemas import AMOUNT, STREAMS, StreamSchema
@@ -546,6 +547,7 @@ JOURNAL = "journal.json"
 
 def _checkpoint(step: str) -> None:
     """A named step of the compaction protocol; tests replace this to simulate a crash."""
+    crashpoints.reach(crashpoints.COMPACTION_STEP)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from fsspec.implementations.arrow import ArrowFSWrapper
 
+from flows import crashpoints
 from flows.errors import UserError
 
 __all__ = [
@@ -105,6 +106,7 @@ def publish_file(final: Path, token: str) -> Iterator[IO[bytes]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        crashpoints.reach(crashpoints.FILE_WRITTEN)
         os.replace(temp, final)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -343,6 +345,7 @@ class ObjectStorage(Storage):
         with tempfile.NamedTemporaryFile(prefix="margin-etl-", suffix=".upload") as spool:
             yield spool
             spool.flush()
+            crashpoints.reach(crashpoints.FILE_WRITTEN)
             self._upload(Path(spool.name), key)
 
     def open_output(self, key: str) -> AbstractContextManager[IO[bytes]]:

@@ -27,6 +27,7 @@ from simulator.endpoints import ROUTES, Arrival, Endpoint
 from simulator.errors import MESSAGES, RATE_CAP, ApiError
 from simulator.faults import PROFILES, Fault, FaultInjector, FaultProfile
 from simulator.handlers import Call, SimState
+from simulator.holds import KeyBarrier, RequestHold
 from simulator.limits import (
     IP_LIMIT,
     WEIGHT_HEADERS,
@@ -139,6 +140,8 @@ class SimulatorApp:
         self.state = SimState()
         self._sync_modes()
         self.latency_ms = config.latency_ms
+        self.hold: RequestHold | None = None  # set by tests: see simulator.holds
+        self.barrier: KeyBarrier | None = None
         self.starlette = Starlette(
             routes=[
                 Route("/_sim/stats", self.sim_stats, methods=["GET"]),
@@ -164,6 +167,10 @@ class SimulatorApp:
         if endpoint is None or (endpoint.generation == "seed" and not self.config.seed_generation):
             self.stats.unknown_paths += 1
             return error_response(ApiError(-1099, status=404))
+        if self.hold is not None:
+            await self.hold.enter()
+        if self.barrier is not None:
+            await self.barrier.enter(endpoint.path, request.headers.get("X-MBX-APIKEY"))
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
         query: bytes = request.scope["query_string"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import time
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -15,6 +16,10 @@ import pytest
 
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.server import RunningSimulator, start_simulator
+
+# Every simulator a test starts answers this much later (ms) unless the test says otherwise: the
+# suite must pass at 0 and at 50 (`MARGIN_ETL_TEST_LATENCY_MS=50 make unit`).
+TEST_LATENCY_MS = int(os.environ.get("MARGIN_ETL_TEST_LATENCY_MS", "0"))
 
 
 class SimFactory(Protocol):
@@ -70,6 +75,7 @@ def sim_factory() -> Iterator[SimFactory]:
 
     def start(**options: Any) -> RunningSimulator:
         options.setdefault("scenario", "default")
+        options.setdefault("latency_ms", TEST_LATENCY_MS)
         running = start_simulator(**options)
         started.append(running)
         return running

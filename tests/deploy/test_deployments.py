@@ -39,6 +39,7 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.workers.process import ProcessWorker
 
 from simulator.auth import ApiCredential
+from simulator.holds import KeyBarrier
 from simulator.server import RunningSimulator
 from tests.fixtures_sim import SimFactory
 from tests.flows.lake_truth import differences
@@ -325,6 +326,9 @@ def test_two_workers_share_one_weight_budget_without_429s(
     data = tmp_path / "data"
     pool = f"test-weight-{uuid.uuid4().hex[:8]}"
     env = {"MARGIN_ETL_WEIGHT_LIMIT": str(limit), "MARGIN_ETL_WEIGHT_WINDOW_S": str(window_s)}
+    # both runs' first account reads leave together: their daily snapshots (2400 weight each,
+    # read next) then compete for one window, and one run must wait for the other's slots
+    sim.app.barrier = KeyBarrier("/sapi/v1/margin/account", parties=len(CREDENTIALS))
 
     async def both() -> list[FlowRun]:
         # scheduled for one moment: the server holds each run until then, so however their
@@ -376,13 +380,12 @@ def test_two_workers_share_one_weight_budget_without_429s(
     assert fresh[0].infrastructure_pid != fresh[1].infrastructure_pid
     first, second = sorted(fresh, key=lambda r: r.start_time or datetime.max.replace(tzinfo=UTC))
     assert first.end_time and second.start_time and second.start_time < first.end_time
-    # the pool's GCL was made and used by both: blocks leased. Whether one run had to wait
-    # depends on how closely their snapshot calls fall under load, so it is not asserted here;
-    # test_shared_budget.py proves the wait across processes deterministically.
+    # the pool's GCL was made and used by both: blocks leased, one run waited for the other's
     [gcl] = gcls
     rows = [row for [row] in budgets]
     assert all(r["gcl"] == pool and r["blocks"] >= 1 for r in rows), rows
     assert all("accountSnapshot=2400" in r["buckets"] for r in rows), rows
+    assert sum(r["waits"] for r in rows) >= 1, rows
     # every block was given back: nothing stays held after the runs
     assert gcl.active_slots == 0, gcl
 

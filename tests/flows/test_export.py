@@ -14,6 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.kill_runs import (
+    DEFAULT_SEQUENCE,
+    Event,
+    EventCounts,
+    RunOutcome,
+    kill_plan,
+    run_export,
+)
 from connectors.client import ClientSettings
 from connectors.retry import RetrySettings
 from flows.config import Account, Secret
@@ -92,15 +100,44 @@ def test_incremental_runs_equal_one_run(private_sim: RunningSimulator, tmp_path:
     assert_matches_truth(private_sim, data, tmp_path)
 
 
-def test_second_run_without_activity_is_cheap(sim_factory: SimFactory, tmp_path: Path) -> None:
-    # a frozen exchange clock: no interest hour, no fill can happen between the two runs
-    private_sim = sim_factory(exchange=build_exchange("default", 7, wall_clock=lambda: 0))
+NO_OP_ARGUMENTS = {
+    "defaults": {},
+    "since older than every retention": {"since_days": 420},
+    "since inside the history": {"since_days": 10},
+    "until in the past": {"until_days": 20},
+    "since and until": {"since_days": 60, "until_days": 5},
+    "some streams": {"streams": ("interest", "trades", "account_snapshots")},
+    "some streams since long ago": {"since_days": 400, "streams": ("interest", "transfers")},
+}
+
+
+@pytest.fixture
+def frozen_sim(sim_factory: SimFactory) -> RunningSimulator:
+    """A frozen exchange clock: no interest hour, no fill can happen between two runs (and a
+    budget of its own: runs of other tests must not make this one wait)."""
+    return sim_factory(exchange=build_exchange("default", 7, wall_clock=lambda: 0))
+
+
+@pytest.mark.parametrize("arguments", list(NO_OP_ARGUMENTS))
+def test_a_second_identical_run_writes_nothing_and_is_cheap(
+    arguments: str, frozen_sim: RunningSimulator, tmp_path: Path
+) -> None:
+    given = NO_OP_ARGUMENTS[arguments]
+    now = frozen_sim.exchange.now_ms()
+    options: dict[str, Any] = {}
+    if "since_days" in given:
+        options["since_ms"] = now - int(given["since_days"]) * DAY_MS
+    if "until_days" in given:
+        options["until_ms"] = now - int(given["until_days"]) * DAY_MS
+    if "streams" in given:
+        options["streams"] = given["streams"]
     data = tmp_path / "data"
-    export(private_sim, data)
+    first = export(frozen_sim, data, **options)
+    assert first.rows_written > 0
     files_before = all_files(data)
-    requests_before = stats(private_sim)["totals"]["requests"]
-    second = export(private_sim, data)
-    spent = stats(private_sim)["totals"]["requests"] - requests_before
+    requests_before = stats(frozen_sim)["totals"]["requests"]
+    second = export(frozen_sim, data, **options)
+    spent = stats(frozen_sim)["totals"]["requests"] - requests_before
     partitions = sum(r.partitions for r in second.streams.values())
     assert spent < 2 * partitions, (spent, partitions)
     assert second.rows_written == 0

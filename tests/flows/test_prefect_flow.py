@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 
+from bench.kill_runs import EVENTS
 from flows.demo import run_demo
 from flows.export import ExportSummary
 from flows.prefect_flows import export_account_flow
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from tests.fixtures_sim import SimFactory
 from tests.flows.lake_truth import differences
+from tests.flows.test_export import assert_matches_truth, cli_env, export_command, kill_and_resume
 
 
 async def _artifact_keys() -> set[str]:
@@ -80,3 +82,16 @@ def test_cli_export_on_a_private_prefect_server_keeps_the_screen_clean(
     assert (
         data / "state" / "prefect" / "prefect.db"
     ).exists()  # the run history stays with the data
+
+
+def test_a_killed_prefect_run_resumes_to_the_same_lake(
+    prefect_api: str, sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """The CLI's export as a Prefect flow run, kill -9'd at seeded events, then finished."""
+    sim = sim_factory(scenario="tiny", seed=8, weight_window_ms=2000)
+    data = tmp_path / "data"
+    env = cli_env(sim) | {"PREFECT_API_URL": prefect_api}
+    command = export_command(data, "--no-progress")
+    outcomes = kill_and_resume(sim, data, command, env, seed=9, sequence=EVENTS)
+    assert all(o.killed for o in outcomes[:-1]), [(o.point, o.returncode) for o in outcomes]
+    assert_matches_truth(sim, data, tmp_path)

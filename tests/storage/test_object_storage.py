@@ -50,7 +50,13 @@ from sql.reports import REPORTS, report
 from sql.runner import BuildResult, build, reconcile
 from tests.fixtures_sim import SimFactory
 from tests.flows.lake_truth import differences
-from tests.flows.test_export import account_for, fast_settings
+from tests.flows.test_export import (
+    account_for,
+    cli_env,
+    export_command,
+    fast_settings,
+    kill_and_resume,
+)
 from tests.flows.test_lake import loan_rows, table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -396,6 +402,28 @@ def test_a_writer_killed_mid_write_leaves_no_object(
         [upload] = s3.uploads(prefix)  # parts were sent, the object was never completed
         parts = s3.client.list_parts(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
         assert parts.get("Parts")
+
+
+def test_a_killed_export_to_s3_resumes_to_the_same_lake(
+    s3: S3Server, sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    """kill -9 the CLI's export to S3 at seeded events (a request, a file, a mark), then finish."""
+    sim = sim_factory(scenario="tiny", seed=12, weight_window_ms=2000)
+    data = tmp_path / "data"
+    env = cli_env(sim) | s3.env | {LAKE_URL_ENV: f"s3://{BUCKET}/killed-export"}
+    command = export_command(data, "--no-prefect", "--no-progress")
+    outcomes = kill_and_resume(
+        sim, data, command, env, seed=13, sequence=("request", "file", "mark")
+    )
+    assert all(o.killed for o in outcomes[:-1]), [(o.point, o.returncode) for o in outcomes]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(LAKE_URL_ENV, f"s3://{BUCKET}/killed-export")
+        summary = export_into(sim, data)
+        truth = tmp_path / "truth"
+        with sim.exchange.lock:
+            sim.app.write_truth(truth)
+        local = local_copy(ObjectStorage(f"s3://{BUCKET}/killed-export"), tmp_path / "copy")
+    assert differences(local, truth, until_ms=summary.cutoff_ms) == {}
 
 
 # --- the storage abstraction ------------------------------------------------------------------
