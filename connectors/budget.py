@@ -96,6 +96,7 @@ class WeightBudget:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._blocked_all_until = 0.0  # an IP ban (418) stops buckets not yet created too
+        self.waits = 0  # requests that had to wait for room (a window, a block)
 
     @asynccontextmanager
     async def spend(self, spec: EndpointSpec) -> AsyncIterator[Reservation]:
@@ -151,20 +152,28 @@ class WeightBudget:
 
     async def _acquire(self, bucket: _Bucket, weight: int) -> None:
         window = self.settings.window_s
+        waited = self._count_wait(False) if bucket.lock.locked() else False  # queued behind one
         async with bucket.lock:  # FIFO: waiters on one bucket are served in order
             while True:
                 now = self._clock()
                 bucket.prune(now - window)
                 if bucket.blocked_until > now:
+                    waited = self._count_wait(waited)
                     await asyncio.sleep(bucket.blocked_until - now)
                     continue
                 delay = bucket.seconds_until_room(weight, now, window)
                 if delay == 0.0:
                     bucket.in_flight += weight
                     return
+                waited = self._count_wait(waited)
                 bucket.settled.clear()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(bucket.settled.wait(), timeout=delay)
+
+    def _count_wait(self, already: bool) -> bool:
+        if not already:
+            self.waits += 1
+        return True
 
     def _correct(self, key: str, server_used: int) -> None:
         """Count weight the server saw but we did not send (another process, other weights)."""

@@ -65,18 +65,16 @@ def test_a_second_process_waits_for_the_first_ones_window_to_close(prefect_api: 
 def test_one_process_adds_slots_to_what_it_holds(prefect_api: str) -> None:
     pool = _pool()
 
-    async def scenario() -> tuple[SharedWeightBudget, float]:
+    async def scenario() -> SharedWeightBudget:
         async with SharedWeightBudget(pool, SETTINGS) as budget:
-            started = time.monotonic()
             await _request(budget, LIGHT)  # a block of 2 slots: 10 weight, 1 used
             # 79 more: 9 on the held block, 70 on 14 new slots; no wait for its own block
-            admitted = await _request(budget, replace(HEAVY, weight=79))
+            await _request(budget, replace(HEAVY, weight=79))
             assert budget.held_slots == SLOTS
-            return budget, admitted - started
+            return budget
 
-    budget, elapsed = asyncio.run(scenario())
+    budget = asyncio.run(scenario())
     assert (budget.stats.blocks, budget.stats.slots_leased, budget.stats.waits) == (2, 16, 0)
-    assert elapsed < WINDOW_S
     assert budget.stats.weight == {HEAVY.bucket: 80}
 
 
