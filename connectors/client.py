@@ -327,7 +327,11 @@ class BinanceClient:
         return "current"
 
     async def spec(self, stream: str) -> EndpointSpec:
-        """The endpoint that reads `stream` under this client's API generation."""
+        """The endpoint that reads `stream` under this client's API generation (probed only for
+        a stream the generations read differently)."""
+        shared = spec_for(stream, "current")
+        if shared is spec_for(stream, "legacy"):
+            return shared
         return spec_for(stream, await self.api_generation())
 
     # -- requests -------------------------------------------------------------------------

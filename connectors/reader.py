@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from connectors.client import BinanceClient
 from connectors.errors import EndpointNotFound
 from connectors.paging import IdCursorPaginator, PageNumberPaginator, Pairs, Row
-from connectors.specs import HISTORY_STREAMS, HOUR_MS, SPECS, ApiGeneration, EndpointSpec
+from connectors.specs import HISTORY_STREAMS, HOUR_MS, SPECS, EndpointSpec
 from connectors.windows import Window, plan_windows
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,9 @@ T = TypeVar("T")
 
 # Start a little inside a retention limit: the server's "now" moves on while we read.
 RETENTION_MARGIN_MS = HOUR_MS
+# Which API generation rows came from: one of them, or both alike (the endpoint is the same).
+RowsApi: TypeAlias = Literal["legacy", "current", "both"]
+BOTH_GENERATIONS: RowsApi = "both"
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class StreamBatch:
 
     stream: str
     partition: str  # the partition value, "" when the stream is read unpartitioned
-    api: ApiGeneration
+    api: RowsApi
     rows: list[Row]
     covered: Window
     next_from_id: int | None = None  # id-cursor streams: where an incremental read resumes
@@ -93,7 +96,8 @@ async def read_stream(
     start_ms, end_ms = _readable_range(client, spec, start_ms, end_ms)
     if start_ms >= end_ms:
         return
-    api = spec.api or await client.api_generation()
+    # a stream both generations serve alike needs no probe: its rows say so
+    api: RowsApi = spec.api or BOTH_GENERATIONS
     params: Pairs = (
         [(spec.partition_param, partition)] if partition and spec.partition_param else []
     )
@@ -128,17 +132,26 @@ async def read_stream(
         raise ValueError(f"{spec.name} is not a history stream")
 
 
+def oldest_readable_ms(spec: EndpointSpec, now_ms: int) -> int | None:
+    """The oldest time a read of `spec` can ask for at `now_ms` (None: no retention limit)."""
+    if spec.retention_ms is None:
+        return None
+    return now_ms - spec.retention_ms + RETENTION_MARGIN_MS
+
+
 def _readable_range(
     client: BinanceClient, spec: EndpointSpec, start_ms: int, end_ms: int
 ) -> tuple[int, int]:
+    """Clamped to the server's now, and to its retention where `start_ms` is already past it.
+
+    A start inside the margin is kept: a caller that computed it from an earlier "now" (the
+    export's cutoff) reads exactly what it planned, and its coverage says so.
+    """
     now = client.server_now_ms()
-    if spec.retention_ms is None or start_ms >= now - spec.retention_ms + RETENTION_MARGIN_MS:
+    oldest = oldest_readable_ms(spec, now)
+    if oldest is None or start_ms >= oldest - RETENTION_MARGIN_MS:
         return start_ms, min(end_ms, now)
-    oldest = now - spec.retention_ms + RETENTION_MARGIN_MS
-    if start_ms < now - spec.retention_ms:
-        log.warning(
-            "%s: history before %d is past retention; reading from there", spec.name, oldest
-        )
+    log.warning("%s: history before %d is past retention; reading from there", spec.name, oldest)
     return oldest, min(end_ms, now)
 
 

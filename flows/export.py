@@ -26,6 +26,7 @@ from connectors.reader import (
     MarginClient,
     Partitions,
     StreamBatch,
+    oldest_readable_ms,
 )
 from connectors.specs import DAY_MS, HISTORY_STREAMS, SPECS, EndpointSpec
 from flows.config import Account, budget_settings
@@ -42,7 +43,6 @@ ALL_STREAMS: tuple[str, ...] = (*HISTORY_STREAMS, SNAPSHOT_STREAM)
 DISCOVERY_STREAMS = ("transfers", "interest", "liquidations")
 DEFAULT_HISTORY_MS = 90 * DAY_MS  # a first run reads this far back unless told --since
 COMMIT_EVERY_ROWS = 200_000  # buffered rows that make a commit (flush + mark) due
-DAILY_RETENTION_MS = SPECS["daily_snapshots"].retention_ms or 30 * DAY_MS
 LIVE_STATE = "live-state"  # fingerprint of the last stored live snapshot's balances
 OPEN_ORDER_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING_NEW"})
 
@@ -275,14 +275,20 @@ class AccountExport:
 
     # -- snapshots ---------------------------------------------------------------------------
     async def take_snapshots(self) -> None:
-        """The live account (its time is the cutoff) and the daily snapshots not yet stored."""
-        snapshot = await self.client.read_account()
-        self.cutoff_ms = snapshot.time_ms
-        if self.request.until_ms is not None:
-            self.cutoff_ms = min(self.cutoff_ms, self.request.until_ms)
-        self._account_doc = snapshot.data
+        """The live account (its time is the cutoff) and the daily snapshots not yet stored.
+
+        A run that needs neither the snapshots nor the account's assets takes the server's time
+        as its cutoff instead: one request less.
+        """
         result = self.results.setdefault(SNAPSHOT_STREAM, StreamResult(SNAPSHOT_STREAM))
-        if SNAPSHOT_STREAM not in self.request.selected_streams:
+        wanted = SNAPSHOT_STREAM in self.request.selected_streams
+        if not wanted and not await self._needs_partitions():
+            self._set_cutoff(self.client.server_now_ms())
+            return
+        snapshot = await self.client.read_account()
+        self._set_cutoff(snapshot.time_ms)
+        self._account_doc = snapshot.data
+        if not wanted:
             return
         self.progress.stream_started(SNAPSHOT_STREAM, 2)
         live = live_snapshot_rows(snapshot.data, snapshot.time_ms)
@@ -299,6 +305,10 @@ class AccountExport:
         result.partitions = 2
         self.progress.stream_finished(SNAPSHOT_STREAM, result)
 
+    def _set_cutoff(self, server_now_ms: int) -> None:
+        until = self.request.until_ms
+        self.cutoff_ms = server_now_ms if until is None else min(server_now_ms, until)
+
     def _account_changed(self, live: Sequence[Mapping[str, Any]]) -> bool:
         """False when balances equal the last stored live snapshot's: a new one adds nothing."""
         state = [{k: v for k, v in row.items() if k != "snapshotTime"} for row in live]
@@ -313,7 +323,7 @@ class AccountExport:
     def _daily_start(self) -> tuple[int, bool]:
         """Where unread daily snapshots begin, and whether one can exist yet (2400 weight)."""
         stored = self.ledger.high_water(self.account, SNAPSHOT_STREAM, "daily")
-        floor = self.cutoff_ms - DAILY_RETENTION_MS + RETENTION_MARGIN_MS
+        floor = self._readable(SPECS["daily_snapshots"], self.cutoff_ms - DEFAULT_HISTORY_MS)
         if stored is None or stored < floor:
             return floor, True
         # the newest stored one was taken at stored - 1; the next comes a day later
@@ -322,6 +332,8 @@ class AccountExport:
     # -- discovery ---------------------------------------------------------------------------
     async def discover(self) -> None:
         """Assets and symbols to read: from the account, config, history and earlier runs."""
+        if not await self._needs_partitions():
+            return
         account = self.request.account
         earlier_assets: set[str] = set()
         earlier_symbols: set[str] = set()
@@ -334,6 +346,15 @@ class AccountExport:
             assets=(*account.assets, *earlier_assets, *self._assets_seen),
             symbols=(*account.symbols, *earlier_symbols),
         )
+
+    async def _needs_partitions(self) -> bool:
+        """Whether a selected stream is read per asset or symbol the account has used."""
+        for stream in self.request.selected_streams:
+            if stream != SNAPSHOT_STREAM:
+                spec = await self.client.spec(stream)
+                if spec.partition_required and not spec.partition_values:
+                    return True
+        return False
 
     # -- streams -----------------------------------------------------------------------------
     async def export_stream(self, stream: str) -> StreamResult:
@@ -372,12 +393,23 @@ class AccountExport:
             if self.writer.buffered_rows >= COMMIT_EVERY_ROWS:
                 self.commit()
 
-    def _default_start(self, spec: EndpointSpec) -> int:
-        """DEFAULT_HISTORY_MS back, or as far as the stream's retention reaches if less."""
-        start = self.cutoff_ms - DEFAULT_HISTORY_MS
-        if spec.retention_ms is not None:
-            start = max(start, self.cutoff_ms - spec.retention_ms + RETENTION_MARGIN_MS)
-        return start
+    def _readable(self, spec: EndpointSpec, start_ms: int) -> int:
+        """``start_ms``, or the oldest time the stream's retention still serves if later."""
+        oldest = oldest_readable_ms(spec, self.cutoff_ms)
+        return start_ms if oldest is None else max(start_ms, oldest)
+
+    def _since(self, spec: EndpointSpec) -> tuple[int, int] | None:
+        """--since as where a backfill reads from, and from where coverage must be complete.
+
+        Before the stream's retention nothing can be read: --since then means the oldest time
+        still served, which is known only to within the retention margin (the server's clock
+        against the cutoff's), so coverage that reaches that margin is complete.
+        """
+        requested = self.request.since_ms
+        if requested is None:
+            return None
+        since = self._readable(spec, requested)
+        return since, since if since == requested else since + RETENTION_MARGIN_MS
 
     def _read_from(self, spec: EndpointSpec, partition: str) -> tuple[int, bool]:
         """Where a read starts, and whether it continues from the last run (vs a backfill).
@@ -387,15 +419,17 @@ class AccountExport:
         """
         stream = spec.stream or ""
         high_water = self.ledger.high_water(self.account, stream, partition)
-        since = self.request.since_ms
+        since = self._since(spec)
         if high_water is None:
-            return (since if since is not None else self._default_start(spec)), False
+            default = self._readable(spec, self.cutoff_ms - DEFAULT_HISTORY_MS)
+            return (since[0] if since is not None else default), False
         start = high_water - self.request.lookback_ms
         if since is not None:
-            gaps = self.ledger.gaps(self.account, stream, partition, since, self.cutoff_ms)
+            read_from, complete_from = since
+            gaps = self.ledger.gaps(self.account, stream, partition, complete_from, self.cutoff_ms)
             if gaps and gaps[0][0] < start:
-                return gaps[0][0], False
-            start = max(start, since)
+                return max(gaps[0][0], read_from), False
+            start = max(start, read_from)
         return start, True
 
     def _land_batch(self, batch: StreamBatch, next_id: int | None, result: StreamResult) -> None:

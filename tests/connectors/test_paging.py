@@ -97,7 +97,8 @@ def test_page_numbers_read_every_row_exactly_once() -> None:
     assert as_multiset(got) == as_multiset(rows)
     assert_contiguous(batches, start, end)
     assert all(b.covered.length_ms <= 30 * DAY_MS for b in batches)
-    assert all(b.partition == "" and b.api == "current" for b in batches)
+    # the same endpoint in both generations: no probe, and the rows say so
+    assert all(b.partition == "" and b.api == "both" for b in batches)
     # one page 1 per window plus the pages `total` asked for: nothing wasted
     expected_pages = sum(max(1, -(-len(b.rows) // 100)) for b in batches)
     assert fake.calls(INTEREST) == expected_pages

@@ -212,40 +212,49 @@ def test_second_run_on_locked_data_dir_is_refused(sim: RunningSimulator, tmp_pat
         export(sim, data)
 
 
-def cli(data: Path, sim: RunningSimulator, *args: str) -> subprocess.Popen[bytes]:
+def cli_env(sim: RunningSimulator) -> dict[str, str]:
     window_s = sim.app.config.weight_window_ms // 1000
-    env = {
+    return {
         **os.environ,
         "MARGIN_ETL_WEIGHT_WINDOW_S": str(window_s),
         "BINANCE_API_KEY": DEFAULT_API_KEY,
         "BINANCE_API_SECRET": DEFAULT_API_SECRET,
         "BINANCE_BASE_URL": sim.url,
     }
-    command = [sys.executable, "-m", "flows.cli", "export", "--data-dir", str(data), *args]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def export_command(data: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "flows.cli", "export", "--data-dir", str(data), *args]
+
+
+def kill_and_resume(
+    sim: RunningSimulator,
+    data: Path,
+    command: list[str],
+    env: dict[str, str],
+    seed: int,
+    sequence: tuple[Event, ...] = DEFAULT_SEQUENCE,
+) -> list[RunOutcome]:
+    """kill -9 the export at seeded event points of its own run, then let one run finish."""
+    counts = EventCounts.of(export(sim, data.parent / "reference"))
+    plan = kill_plan(counts, random.Random(seed), sequence)
+    outcomes = [run_export(command, env, sim, point) for point in plan]
+    finished = run_export(command, env, sim)
+    assert finished.returncode == 0, finished.stderr
+    return [*outcomes, finished]
 
 
 def test_killed_runs_resume_to_the_same_lake(sim_factory: SimFactory, tmp_path: Path) -> None:
-    """kill -9 a real export process at random points, then let one finish: nothing lost."""
-    # a 2-second weight window (told to the client too): the runs killed after spending much
-    # of a minute's budget must not make the last one wait a real minute
-    sim = sim_factory(scenario="default", seed=5, latency_ms=25, weight_window_ms=2000)
+    """kill -9 a real export process at seeded events (a request, a file, a mark): nothing lost."""
+    # a 2-second weight window (told to the client too): the killed runs' spent budget must
+    # not make the next one wait a real minute
+    sim = sim_factory(scenario="default", seed=5, weight_window_ms=2000)
     data = tmp_path / "data"
-    chance = random.Random(20261126)
-    kills = attempts = 0
-    while kills < 3 and attempts < 10:  # a run that finishes first is just an earlier run
-        attempts += 1
-        process = cli(data, sim, "--no-prefect", "--no-progress")
-        try:
-            process.wait(timeout=chance.uniform(0.5, 3.5))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            kills += 1
-        process.wait()
-    assert kills >= 3, "the export always finished before it could be killed; slow the simulator"
-    finished = cli(data, sim, "--no-prefect", "--no-progress")
-    _, stderr = finished.communicate(timeout=300)
-    assert finished.returncode == 0, stderr.decode()
+    command = export_command(data, "--no-prefect", "--no-progress")
+    outcomes = kill_and_resume(sim, data, command, cli_env(sim), seed=20261126)
+    killed = [o.point for o in outcomes if o.killed]
+    assert killed == [o.point for o in outcomes[:-1]], [(o.point, o.returncode) for o in outcomes]
+    assert {p.event for p in killed if p} == {"request", "file", "mark"}
     assert_matches_truth(sim, data, tmp_path)
 
 
