@@ -21,15 +21,13 @@ from flows.errors import UserError
 from flows.export import ExportRequest, ExportSummary
 from flows.progress import RichExportProgress, summary_table
 from flows.reporting import (
-    EXIT_BREAKS,
-    EXIT_OK,
-    breaks_table,
+    Reconciliation,
+    print_reconciliation,
     run_build,
     run_reconcile,
     run_report,
 )
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
-from sql.runner import Break
 
 DEMO_MARKER = ".margin-etl-demo"
 DEMO_ACCOUNT = "demo"
@@ -57,10 +55,10 @@ def run_demo(data_dir: Path | None, seed: int = 1, use_prefect: bool = True) -> 
         summary = _export(sim.url, data_dir, use_prefect, console)
     console.print(summary_table(summary))
     run_build(data_dir, console)
-    breaks = run_reconcile(data_dir)
+    outcome = run_reconcile(data_dir)
     reports = [path for month in _months(summary) for path in run_report(data_dir, month, None)]
-    _print_outcome(console, data_dir, breaks, reports)
-    return EXIT_BREAKS if breaks else EXIT_OK
+    _print_outcome(console, data_dir, outcome, reports)
+    return outcome.exit_code
 
 
 def _export(url: str, data_dir: Path, use_prefect: bool, console: Console) -> ExportSummary:
@@ -112,13 +110,11 @@ def _months(summary: ExportSummary) -> list[str]:
 
 
 def _print_outcome(
-    console: Console, data_dir: Path, breaks: list[Break], reports: list[Path | str]
+    console: Console, data_dir: Path, outcome: Reconciliation, reports: list[Path | str]
 ) -> None:
     table = Table(title="demo outcome", show_header=False)
     table.add_row("lake", str(data_dir / "lake"))
     table.add_row("warehouse", f"{data_dir / 'warehouse.duckdb'}  (open with: duckdb <path>)")
     table.add_row("reports", f"{len(reports)} CSV files under {data_dir / 'reports'}")
-    table.add_row("reconciliation", "no breaks" if not breaks else f"{len(breaks)} break(s)")
     console.print(table)
-    if breaks:
-        console.print(breaks_table(breaks))
+    print_reconciliation(console, outcome)

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from flows.errors import UserError
-from sql.runner import Break, BuildError, BuildResult, WarehouseError, build, reconcile
+from sql.runner import (
+    Break,
+    BuildError,
+    BuildResult,
+    WarehouseError,
+    build,
+    failed_data_tests,
+    reconcile,
+)
 
 EXIT_OK, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
 BREAK_COLUMNS = (
@@ -63,21 +71,44 @@ def build_cli(data_dir: Path, console: Console | None = None) -> int:
     return EXIT_ERROR if result.failures else EXIT_OK
 
 
-def run_reconcile(data_dir: Path) -> list[Break]:
+@dataclass(frozen=True)
+class Reconciliation:
+    """The breaks, and the data tests the warehouse failed when it was built."""
+
+    breaks: list[Break]
+    failed_tests: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        """Failed data tests make every figure doubtful: worse than a break."""
+        if self.failed_tests:
+            return EXIT_ERROR
+        return EXIT_BREAKS if self.breaks else EXIT_OK
+
+
+def run_reconcile(data_dir: Path) -> Reconciliation:
     _require_lake(data_dir)
     with _as_user_errors():
-        return reconcile(data_dir)
+        breaks = reconcile(data_dir)
+        return Reconciliation(breaks, failed_data_tests(data_dir))
 
 
 def reconcile_cli(data_dir: Path, console: Console | None = None) -> int:
     console = console or Console()
-    breaks = run_reconcile(data_dir)
-    if not breaks:
-        console.print("reconciliation: no breaks")
-        return EXIT_OK
-    console.print(breaks_table(breaks))
-    console.print(f"reconciliation: {len(breaks)} break(s)")
-    return EXIT_BREAKS
+    outcome = run_reconcile(data_dir)
+    print_reconciliation(console, outcome)
+    return outcome.exit_code
+
+
+def print_reconciliation(console: Console, outcome: Reconciliation) -> None:
+    for message in outcome.failed_tests:
+        console.print(f"[red]data test failed[/red]: {message}")
+    if outcome.breaks:
+        console.print(breaks_table(outcome.breaks))
+    found = f"{len(outcome.breaks)} break(s)" if outcome.breaks else "no breaks"
+    if outcome.failed_tests:
+        found += f"; but {len(outcome.failed_tests)} data test(s) failed: the data is not clean"
+    console.print(f"reconciliation: {found}")
 
 
 def breaks_table(breaks: Sequence[Break]) -> Table:

@@ -35,6 +35,7 @@ from sql.data_tests import DataTestResult, run_data_tests
 SQL_DIR = Path(__file__).resolve().parent
 MACROS_FILE = SQL_DIR / "macros.sql"
 WAREHOUSE_NAME = "warehouse.duckdb"
+DATA_TESTS_TABLE = "build_data_tests"  # how the build's data tests went, one row per test
 # model folders and how their models are materialized unless a file says otherwise
 LAYERS: dict[str, str] = {"staging": "view", "intermediate": "table", "marts": "table"}
 # partition keys the lake's paths carry; kept as text (an account named "2024" stays a name)
@@ -229,6 +230,7 @@ def build(
             con.execute("set enable_progress_bar = false")
             models = _build_into(con, lake, late_window_hours)
             results = run_data_tests(con)
+            _record_data_tests(con, results)
             con.execute("checkpoint")
         finally:
             con.close()
@@ -239,6 +241,33 @@ def build(
     return BuildResult(
         target, tuple(m.name for m in models), results, time.perf_counter() - started
     )
+
+
+def _record_data_tests(con: duckdb.DuckDBPyConnection, results: tuple[DataTestResult, ...]) -> None:
+    """Keep the build's data tests in the warehouse: whoever reads it later knows if it is clean."""
+    con.execute(
+        f"create or replace table {DATA_TESTS_TABLE} "
+        "(model varchar, rule varchar, failing_rows bigint, message varchar)"
+    )
+    con.executemany(
+        f"insert into {DATA_TESTS_TABLE} values (?, ?, ?, ?)",
+        [(r.test.model, r.test.rule, r.failing_rows, r.message) for r in results],
+    )
+
+
+def failed_data_tests(data_dir: Path) -> list[str]:
+    """The messages of the data tests that failed when the warehouse was built."""
+    with connect(data_dir) as con:
+        try:
+            rows = con.execute(
+                f"select message from {DATA_TESTS_TABLE} where failing_rows > 0"
+                " order by model, rule"
+            ).fetchall()
+        except duckdb.CatalogException:
+            raise WarehouseError(
+                "the warehouse does not say how its data tests went: run `margin-etl build`"
+            ) from None
+    return [str(message) for (message,) in rows]
 
 
 def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:

@@ -10,9 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
+from flows.cli import app
 from sql.data_tests import DATA_TESTS
-from sql.runner import BuildError, build, load_models
+from sql.runner import BuildError, build, failed_data_tests, load_models
 from tests.sql.conftest import BuiltLake, LakeFactory
 from tests.sql.handmade import S2, Row
 
@@ -79,6 +81,26 @@ def test_a_failed_data_test_names_model_rule_and_rows(handmade: LakeFactory) -> 
         "stg_account_snapshots: netAsset = free + locked - borrowed - interest: 1 failing row(s)"
     )
     assert "asset=USDT" in failure.message and "snapshot_at=2024-01-01 08:30:00" in failure.message
+
+
+def test_reconcile_fails_on_a_warehouse_whose_data_tests_failed(handmade: LakeFactory) -> None:
+    def break_identity(rows: list[Row]) -> None:
+        for row in rows:
+            if row["asset"] == "USDT" and row["snapshotTime"] == S2:
+                row["netAsset"] += Decimal(1)
+
+    lake = handmade(plant_snapshots=break_identity)
+    assert failed_data_tests(lake.data_dir) == [f.message for f in lake.result.failures]
+    done = CliRunner().invoke(app, ["reconcile", "--data-dir", str(lake.data_dir)])
+    assert done.exit_code == 2, done.output
+    assert "data test failed: stg_account_snapshots: netAsset" in done.output
+    assert "1 data test(s) failed" in done.output
+
+
+def test_reconcile_passes_a_clean_warehouse(base_lake: BuiltLake) -> None:
+    assert failed_data_tests(base_lake.data_dir) == []
+    done = CliRunner().invoke(app, ["reconcile", "--data-dir", str(base_lake.data_dir)])
+    assert done.exit_code == 0, done.output
 
 
 def test_a_repay_that_does_not_add_up_fails_its_data_test(handmade: LakeFactory) -> None:
