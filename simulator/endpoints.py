@@ -1,8 +1,8 @@
-"""The simulated API's endpoints as data: method, path, weight, security, handler.
+"""The simulated API's endpoints as data: method, path, weight, security, handler, generation.
 
 Weights are today's (facts §5.1, SDK 8.9.0 docstrings, margin change log); where the facts are
 silent (the removed seed-generation writes) they are the last documented values, marked below.
-Both API generations are served over the one ledger.
+Both API generations are served over the one ledger; `ApiGeneration` chooses which are visible.
 """
 
 from __future__ import annotations
@@ -17,10 +17,24 @@ from simulator.limits import WeightKind
 from simulator.params import Params
 
 Security = Literal["NONE", "API_KEY", "USER_STREAM", "SIGNED"]
+# Which API a server speaks: today's Binance, the 2019 seed document's, or both at once.
+ApiGeneration = Literal["current", "seed", "both"]
+API_GENERATIONS: tuple[ApiGeneration, ...] = ("current", "seed", "both")
+# An endpoint's generation: "seed" = removed by Binance since the seed document (served under
+# `seed` and `both`); "current" = today's replacement of one (under `current` and `both`);
+# "both" = every other endpoint, served whatever the generation.
 Generation = Literal["seed", "current", "both"]
 # What a "row arrives while you page" fault does to make a row appear in this endpoint's list.
 Arrival = Literal["borrow", "repay", "transfer"]
 WeightRule = Callable[[Params, ExchangeProtocol], int]
+
+
+def parse_api_generation(value: str) -> ApiGeneration:
+    """`value` as an ApiGeneration; ValueError names the choices."""
+    for generation in API_GENERATIONS:
+        if value == generation:
+            return generation
+    raise ValueError(f"unknown API generation {value!r}: use {', '.join(API_GENERATIONS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +54,9 @@ class Endpoint:
     @property
     def name(self) -> str:
         return f"{self.method} {self.path}"
+
+    def served_in(self, api: ApiGeneration) -> bool:
+        return self.generation == "both" or api in ("both", self.generation)
 
     def weight_of(self, params: Params, exchange: ExchangeProtocol) -> int:
         return self.weight if self.weight_rule is None else self.weight_rule(params, exchange)
@@ -121,7 +138,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{M}/isolated/account", 10, "IP", "SIGNED", h.isolated_account),
     Endpoint("GET", f"{M}/maxBorrowable", 750, "UID", "SIGNED", h.max_borrowable),
     Endpoint("GET", f"{M}/maxTransferable", 50, "IP", "SIGNED", h.max_transferable),
-    Endpoint("GET", f"{M}/capital-flow", 100, "IP", "SIGNED", h.capital_flow, "current"),
+    # added since the seed without replacing any of its endpoints: served in every generation
+    Endpoint("GET", f"{M}/capital-flow", 100, "IP", "SIGNED", h.capital_flow),
     Endpoint(
         "GET",
         "/sapi/v1/accountSnapshot",
@@ -129,10 +147,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "IP",
         "SIGNED",
         h.account_snapshot,
-        "current",
         margin_account=False,
     ),
-    # user data streams: the seed's path and today's
+    # user data streams: the seed's path (removed 2026-02-20) and today's
     Endpoint("POST", "/sapi/v1/userDataStream", 1, "IP", "USER_STREAM", h.open_stream, "seed"),
     Endpoint("PUT", "/sapi/v1/userDataStream", 1, "IP", "USER_STREAM", h.keep_stream, "seed"),
     Endpoint("DELETE", "/sapi/v1/userDataStream", 1, "IP", "USER_STREAM", h.close_stream, "seed"),

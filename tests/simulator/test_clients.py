@@ -1,5 +1,6 @@
 """Third-party clients, unchanged, against the simulator over loopback: Binance's own SDK
-(`binance-sdk-margin-trading`) and python-binance (the seed generation's endpoints)."""
+(`binance-sdk-margin-trading`, today's endpoints) and python-binance (the seed generation's),
+on one simulator serving both generations."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from tests.fixtures_sim import SimFactory
 def live(sim_factory: SimFactory) -> RunningSimulator:
     """A private simulator (the clients write to it) on the wall clock: neither client syncs
     its clock with the server, as is common."""
-    return sim_factory(scenario="default", seed=21)
+    return sim_factory(scenario="default", seed=21, api_generation="both")
 
 
 @pytest.fixture(scope="module")
