@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from simulator import handlers as h
+from simulator import reference as ref
 from simulator.contract import ExchangeProtocol
 from simulator.limits import WeightKind
 from simulator.params import Params
@@ -75,18 +76,108 @@ def open_orders_weight(params: Params, exchange: ExchangeProtocol) -> int:
     return 10 if params.raw("symbol") else 10 * max(1, len(exchange.symbols))
 
 
+def narrowed_by(param: str, narrow: int, whole: int) -> WeightRule:
+    """`narrow` when `param` is sent, `whole` when the call covers everything."""
+
+    def rule(params: Params, exchange: ExchangeProtocol) -> int:
+        return narrow if params.raw(param) else whole
+
+    return rule
+
+
 M = "/sapi/v1/margin"
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # time and connectivity (/api pool)
     Endpoint("GET", "/api/v3/time", 1, "API", "NONE", h.server_time, margin_account=False),
     Endpoint("GET", "/api/v3/ping", 1, "API", "NONE", h.ping, margin_account=False),
-    # market data
+    # spot and futures market data (simulator.reference), in every generation
+    Endpoint(
+        "GET", "/api/v3/exchangeInfo", 20, "API", "NONE", ref.exchange_info, margin_account=False
+    ),
+    Endpoint("GET", "/api/v3/klines", 2, "API", "NONE", ref.klines, margin_account=False),
+    Endpoint(
+        "GET",
+        "/fapi/v1/exchangeInfo",
+        1,
+        "FAPI",
+        "NONE",
+        ref.futures_exchange_info,
+        margin_account=False,
+    ),
+    Endpoint(
+        "GET",
+        "/dapi/v1/exchangeInfo",
+        1,
+        "DAPI",
+        "NONE",
+        ref.delivery_exchange_info,
+        margin_account=False,
+    ),
+    Endpoint(
+        "GET",
+        "/sapi/v1/capital/config/getall",
+        10,
+        "IP",
+        "SIGNED",
+        ref.capital_config,
+        margin_account=False,
+    ),
+    # margin market data
     Endpoint("GET", f"{M}/asset", 10, "IP", "API_KEY", h.margin_asset, "seed", False),
     Endpoint("GET", f"{M}/pair", 10, "IP", "API_KEY", h.margin_pair, "seed", False),
     Endpoint("GET", f"{M}/allAssets", 1, "IP", "API_KEY", h.all_assets, margin_account=False),
     Endpoint("GET", f"{M}/allPairs", 1, "IP", "API_KEY", h.all_pairs, margin_account=False),
     Endpoint("GET", f"{M}/priceIndex", 10, "IP", "API_KEY", h.price_index, margin_account=False),
+    # MARKET_DATA in SDK 8.9.0 (key only); ccxt signs it, and a signed call is accepted too
+    Endpoint(
+        "GET",
+        f"{M}/isolated/allPairs",
+        10,
+        "IP",
+        "API_KEY",
+        ref.isolated_all_pairs,
+        margin_account=False,
+    ),
+    Endpoint(
+        "GET",
+        f"{M}/crossMarginData",
+        5,
+        "IP",
+        "SIGNED",
+        ref.cross_margin_data,
+        margin_account=False,
+        weight_rule=narrowed_by("coin", 1, 5),
+    ),
+    Endpoint(
+        "GET",
+        f"{M}/isolatedMarginData",
+        10,
+        "IP",
+        "SIGNED",
+        ref.isolated_margin_data,
+        margin_account=False,
+        weight_rule=narrowed_by("symbol", 1, 10),
+    ),
+    # interest rates
+    Endpoint(
+        "GET",
+        f"{M}/interestRateHistory",
+        1,
+        "IP",
+        "SIGNED",
+        ref.interest_rate_history,
+        margin_account=False,
+    ),
+    Endpoint(
+        "GET",
+        f"{M}/next-hourly-interest-rate",
+        100,
+        "IP",
+        "SIGNED",
+        ref.next_hourly_interest_rate,
+        margin_account=False,
+    ),
     # seed-generation writes, removed 2024-03-31; weights as last documented (2023, UID)
     Endpoint("POST", f"{M}/transfer", 600, "UID", "SIGNED", h.legacy_transfer, "seed"),
     Endpoint("POST", f"{M}/loan", 3000, "UID", "SIGNED", h.legacy_borrow, "seed"),

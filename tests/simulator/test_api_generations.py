@@ -139,7 +139,8 @@ def test_everything_else_is_served_in_every_generation(
     client = clients[api]
     assert client.ok("GET", f"{M}/interestHistory")["total"] >= 0
     assert client.ok("GET", f"{M}/capital-flow") is not None
-    assert client.http.get("/api/v3/time").status_code == 200
+    assert client.ok("GET", f"{M}/interestRateHistory", asset="BTC")
+    assert client.http.get("/api/v3/exchangeInfo").status_code == 200
 
 
 def test_under_both_the_generations_share_one_ledger(
