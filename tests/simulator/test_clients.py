@@ -19,6 +19,7 @@ from binance.client import Client
 from binance_common.configuration import ConfigurationRestAPI
 from binance_sdk_margin_trading.margin_trading import MarginTrading
 from binance_sdk_margin_trading.rest_api.models.enums import (
+    GetFutureHourlyInterestRateIsIsolatedEnum,
     MarginAccountBorrowRepayIsIsolatedEnum,
     MarginAccountBorrowRepayTypeEnum,
     MarginAccountNewOrderNewOrderRespTypeEnum,
@@ -153,6 +154,29 @@ def test_sdk_borrows_trades_and_repays(sdk: Any, live: RunningSimulator) -> None
     assert (loan.tx_id, loan.principal) == (borrowed.tran_id, Decimal(25))
     assert (repay.tx_id, repay.amount) == (repaid.tran_id, Decimal(10))
     assert placed is not None and placed.status == "FILLED"
+
+
+def test_sdk_reads_rates_fee_data_and_isolated_pairs(
+    sdk: Any, live: RunningSimulator, strict_models: None
+) -> None:
+    start, end = window(live, days=3)
+    history = sdk.query_margin_interest_rate_history(
+        asset="USDT", start_time=start, end_time=end
+    ).data()
+    assert len(history) == 20 and all(isinstance(r.daily_interest_rate, str) for r in history)
+    assert all(
+        Decimal(r.daily_interest_rate) == live.exchange.rate("USDT", r.timestamp) for r in history
+    )
+    upcoming = sdk.get_future_hourly_interest_rate(
+        assets="BTC,ETH", is_isolated=GetFutureHourlyInterestRateIsIsolatedEnum.FALSE
+    ).data()
+    assert [r.asset for r in upcoming] == ["BTC", "ETH"]
+    cross = sdk.query_cross_margin_fee_data(coin="BTC").data()
+    assert cross[0].coin == "BTC" and "BTCUSDT" in cross[0].marginable_pairs
+    isolated = sdk.query_isolated_margin_fee_data(symbol="ETHBTC").data()
+    assert [d.coin for d in isolated[0].data] == ["ETH", "BTC"]
+    pairs = sdk.get_all_isolated_margin_symbol().data()
+    assert sorted(p.symbol for p in pairs) == sorted(live.exchange.symbols)
 
 
 def test_python_binance_reads_the_seed_generation(legacy: Client, live: RunningSimulator) -> None:
