@@ -12,18 +12,22 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from simulator import render
 from simulator.contract import ExchangeProtocol
 from simulator.errors import ILLEGAL_PARAMETER, ApiError
-from simulator.handlers import Call, known_asset, known_symbol, required_asset, required_symbol
+from simulator.handlers import (
+    Call,
+    Json,
+    known_asset,
+    known_symbol,
+    required_asset,
+    required_symbol,
+)
 from simulator.klines import INTERVALS, Bar, tape_of
 from simulator.limits import API_LIMIT, FUTURES_LIMIT
 from simulator.params import DAY_MS, HOUR_MS, MINUTE_MS, Params
 from simulator.prices import UNIT, SymbolSpec, from_units
-
-Json = Any
 
 # -- exchange information ------------------------------------------------------------------------
 
@@ -360,8 +364,9 @@ def coin_info(coin: str) -> Json:
         "withdrawAllEnable": True,
         "name": render.ASSET_NAMES.get(coin, coin),
         # the spot wallet is not simulated: its balances are zero (docs/simulator.md)
-        **dict.fromkeys(("free", "locked", "freeze", "withdrawing", "ipoing", "ipoable"), zero),
-        "storage": zero,
+        **dict.fromkeys(
+            ("free", "locked", "freeze", "withdrawing", "ipoing", "ipoable", "storage"), zero
+        ),
         "isLegalMoney": False,
         "trading": True,
         "networkList": [
