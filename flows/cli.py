@@ -54,11 +54,19 @@ def sim_serve(
     weight_limit: Annotated[int, typer.Option(help="IP weight per window, per endpoint.")] = 12000,
     weight_window_ms: Annotated[int, typer.Option(help="Weight window length (ms).")] = 60000,
     latency_ms: Annotated[int, typer.Option(help="Added latency per request (ms).")] = 0,
+    api_generation: Annotated[
+        str, typer.Option(help="API served: current (today's Binance), seed (2019) or both.")
+    ] = "current",
 ) -> None:
     """Serve the simulated exchange until stopped; prints one line with its URL."""
     from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+    from simulator.endpoints import parse_api_generation
     from simulator.server import serve
 
+    try:
+        parse_api_generation(api_generation)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     serve(
         host=host,
         port=port,
@@ -71,6 +79,7 @@ def sim_serve(
         weight_limit=weight_limit,
         weight_window_ms=weight_window_ms,
         latency_ms=latency_ms,
+        api_generation=api_generation,
     )
 
 

@@ -50,8 +50,9 @@ def run_demo(data_dir: Path | None, seed: int = 1, use_prefect: bool = True) -> 
     console = Console(stderr=True)
     data_dir = prepare_demo_dir(data_dir or Path("data") / "demo")
     console.rule("margin-etl demo")
-    with start_simulator(scenario="default", seed=seed) as sim:
-        console.print(f"simulator: scenario default, seed {seed}, at {sim.url}")
+    # today's Binance: the export must not lean on an endpoint the real exchange removed
+    with start_simulator(scenario="default", seed=seed, api_generation="current") as sim:
+        console.print(f"simulator: scenario default, seed {seed}, today's API, at {sim.url}")
         summary = _export(sim.url, data_dir, use_prefect, console)
     console.print(summary_table(summary))
     run_build(data_dir, console)

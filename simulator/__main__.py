@@ -6,6 +6,7 @@ import argparse
 import os
 
 from simulator import auth
+from simulator.endpoints import API_GENERATIONS
 from simulator.faults import PROFILES
 from simulator.limits import IP_LIMIT, WINDOW_MS
 from simulator.server import serve
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weight-window-ms", type=int, default=WINDOW_MS)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--start-ms", type=int, default=None)
+    parser.add_argument("--api-generation", default="current", choices=API_GENERATIONS)
     parser.add_argument("--access-log", action="store_true")
     args = parser.parse_args(argv)
     serve(
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         weight_window_ms=args.weight_window_ms,
         latency_ms=args.latency_ms,
         start_ms=args.start_ms,
+        api_generation=args.api_generation,
         access_log=args.access_log,
     )
 

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from simulator import auth
 from simulator.auth import ApiCredential, KeyRing
 from simulator.contract import ExchangeError, ExchangeProtocol
-from simulator.endpoints import ROUTES, Arrival, Endpoint
+from simulator.endpoints import ROUTES, ApiGeneration, Arrival, Endpoint
 from simulator.errors import MESSAGES, RATE_CAP, ApiError
 from simulator.faults import PROFILES, Fault, FaultInjector, FaultProfile
 from simulator.handlers import Call, SimState
@@ -77,8 +77,9 @@ class SimConfig:
     truth_dir: Path | None = None
     ban_after_429s: int | None = None  # 418 mode: off unless set
     seconds_timestamps: bool | None = None  # None: as the fault profile says
-    # False: the seed generation's endpoints are gone (404), as on the real API since 2024-03-31
-    seed_generation: bool = True
+    # current: today's Binance, the seed's removed endpoints answer as unknown paths;
+    # seed: the seed's endpoints without today's replacements; both: everything
+    api_generation: ApiGeneration = "current"
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -87,6 +88,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
     return json_response(error.status, error.body(), headers)
+
+
+def not_found() -> Response:
+    """What Binance answers for a path it does not serve, removed endpoints included: 404 with
+    an empty body (as api.binance.com answered a removed path in 2025, facts-endpoints §10)."""
+    return Response(b"", 404)
 
 
 async def close_transport(scope: Scope) -> None:
@@ -164,9 +171,9 @@ class SimulatorApp:
     # -- the Binance API ---------------------------------------------------------------------
     async def api(self, request: Request) -> Response:
         endpoint = ROUTES.get((request.method, request.scope["path"]))
-        if endpoint is None or (endpoint.generation == "seed" and not self.config.seed_generation):
+        if endpoint is None or not endpoint.served_in(self.config.api_generation):
             self.stats.unknown_paths += 1
-            return error_response(ApiError(-1099, status=404))
+            return not_found()
         if self.hold is not None:
             await self.hold.enter()
         if self.barrier is not None:
@@ -182,7 +189,7 @@ class SimulatorApp:
             self.exchange.catch_up()
             now = self.exchange.now_ms()
             weight = endpoint.weight_of(params, self.exchange)
-        bucket = "/api" if endpoint.kind == "API" else endpoint.name
+        bucket = self.limiter.bucket_of(endpoint.kind, endpoint.name)
         verdict = self.limiter.charge(
             bucket, endpoint.kind, weight, now, requests_cap=endpoint.requests_cap
         )

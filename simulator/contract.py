@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from simulator.prices import MarketData
 from simulator.records import (
     InterestRecord,
     LiquidationRecord,
@@ -37,6 +38,8 @@ class ExchangeProtocol(Protocol):
     # the account's opening (first event) and the moment the generated history ends
     opened_ms: int
     start_ms: int
+    # the deterministic price paths and hourly rate schedule the engine trades on (read-only)
+    market: MarketData
 
     # -- the clock -------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -58,6 +61,9 @@ class ExchangeProtocol(Protocol):
         """symbol -> (base, quote) for every margin pair."""
 
     def price(self, symbol: str, time_ms: int) -> Decimal: ...
+
+    def rate(self, asset: str, time_ms: int) -> Decimal:
+        """The daily interest rate in force during the hour containing time_ms."""
 
     # -- history (ascending by time, both bounds inclusive, only what happened by now) ------
     def loans(self, asset: str | None, start_ms: int, end_ms: int) -> Sequence[LoanRecord]: ...

@@ -22,6 +22,7 @@ MESSAGES: dict[int, str] = {
     -1102: "Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
     -1105: "Parameter '{name}' was empty.",
     -1116: "Invalid orderType.",
+    -1120: "Invalid interval.",
     -1121: "Invalid symbol.",
     -1125: "This listenKey does not exist.",
     -1127: "More than {hours} hours between startTime and endTime.",
@@ -45,6 +46,8 @@ MESSAGES: dict[int, str] = {
 EITHER_PARAM = "Param '{name}' or '{other}' must be sent, but both were empty/null!"
 RATE_CAP = "Too many requests; current request has limited."
 AHEAD_OF_SERVER = "Timestamp for this request was 1000ms ahead of the server's time."
+# -1100 without a parameter name, as interestRateHistory answers a window it will not serve
+ILLEGAL_PARAMETER = "Illegal characters found in a parameter."
 
 # HTTP status per code where it is not 400 (facts §3.2).
 _STATUS: dict[int, int] = {

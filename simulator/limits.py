@@ -1,5 +1,6 @@
-"""Request weight: independent per-endpoint budgets over fixed windows (facts §4), the
-allOrders request cap, the optional 418 ban, and the counters behind /_sim/stats."""
+"""Request weight: independent per-endpoint budgets over fixed windows (facts §4), the shared
+/api, /fapi and /dapi pools, the allOrders request cap, the optional 418 ban, and the counters
+behind /_sim/stats."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-WeightKind = Literal["IP", "UID", "API"]
+WeightKind = Literal["IP", "UID", "API", "FAPI", "DAPI"]
 
 IP_LIMIT = 12_000
 UID_LIMIT = 180_000
 API_LIMIT = 6_000  # /api/* endpoints share one pool per IP (spot rules)
+FUTURES_LIMIT = 2_400  # /fapi/* and /dapi/* each share one pool per IP (futures rules)
 WINDOW_MS = 60_000
 BAN_MS = 120_000  # the first step of the 418 ladder: 2 minutes
 
@@ -19,7 +21,11 @@ WEIGHT_HEADERS: dict[WeightKind, str] = {
     "IP": "X-SAPI-USED-IP-WEIGHT-1M",
     "UID": "X-SAPI-USED-UID-WEIGHT-1M",
     "API": "X-MBX-USED-WEIGHT-1M",
+    "FAPI": "X-MBX-USED-WEIGHT-1M",
+    "DAPI": "X-MBX-USED-WEIGHT-1M",
 }
+# Kinds whose endpoints share one bucket; every other endpoint has a bucket of its own.
+SHARED_POOLS: dict[WeightKind, str] = {"API": "/api", "FAPI": "/fapi", "DAPI": "/dapi"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +69,9 @@ class EndpointStats:
 class WeightLimiter:
     """Fixed windows aligned to multiples of `window_ms` on the server clock.
 
-    `weight_limit` is the IP budget of each endpoint; UID budgets keep Binance's 15x ratio and
-    the shared /api pool half of it. A request over budget is refused and adds nothing.
+    `weight_limit` is the IP budget of each endpoint; UID budgets keep Binance's 15x ratio, the
+    shared /api pool half of it and the futures pools a fifth. A request over budget is refused
+    and adds nothing.
     """
 
     def __init__(
@@ -89,6 +96,8 @@ class WeightLimiter:
                 "IP": weight_limit,
                 "UID": weight_limit * UID_LIMIT // IP_LIMIT,
                 "API": max(1, weight_limit * API_LIMIT // IP_LIMIT),
+                "FAPI": max(1, weight_limit * FUTURES_LIMIT // IP_LIMIT),
+                "DAPI": max(1, weight_limit * FUTURES_LIMIT // IP_LIMIT),
             }
             self._buckets = {}
             self._banned_until = 0
@@ -101,6 +110,11 @@ class WeightLimiter:
 
     def limit_of(self, kind: WeightKind) -> int:
         return self._limits[kind]
+
+    @staticmethod
+    def bucket_of(kind: WeightKind, endpoint: str) -> str:
+        """The bucket a request is charged to: its pool's, or the endpoint's own."""
+        return SHARED_POOLS.get(kind, endpoint)
 
     def charge(
         self,

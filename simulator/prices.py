@@ -204,6 +204,7 @@ class MarketData:
         crashes: Sequence[Crash] = (),
     ) -> None:
         self.seed = seed
+        self.origin_ms = origin_ms  # where every path starts: the markets' listing time
         self.crashes = tuple(crashes)
         self.asset_specs = {a.name: a for a in assets}
         self.symbol_specs = {s.symbol: s for s in symbols}

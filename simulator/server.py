@@ -16,6 +16,7 @@ import uvicorn
 from simulator import auth
 from simulator.app import SimConfig, SimulatorApp, create_app
 from simulator.contract import ExchangeProtocol
+from simulator.endpoints import parse_api_generation
 from simulator.faults import FaultProfile
 from simulator.limits import IP_LIMIT, WINDOW_MS
 
@@ -49,8 +50,9 @@ def make_config(
     credentials: tuple[auth.ApiCredential, ...] | None = None,
     ban_after_429s: int | None = None,
     seconds_timestamps: bool | None = None,
-    seed_generation: bool = True,
+    api_generation: str = "current",
 ) -> SimConfig:
+    """The server's configuration; ValueError for an unknown API generation."""
     return SimConfig(
         credentials=credentials or auth.default_credentials(api_key, api_secret),
         seed=seed,
@@ -61,7 +63,7 @@ def make_config(
         truth_dir=Path(truth_dir) if truth_dir is not None else None,
         ban_after_429s=ban_after_429s,
         seconds_timestamps=seconds_timestamps,
-        seed_generation=seed_generation,
+        api_generation=parse_api_generation(api_generation),
     )
 
 
@@ -122,9 +124,12 @@ def serve(
     latency_ms: int = 0,
     start_ms: int | None = None,
     *,
+    api_generation: str = "current",
     access_log: bool = False,
 ) -> None:
-    """Serve until interrupted; prints one line whose last token is the URL."""
+    """Serve until interrupted; prints one line whose last token is the URL. `api_generation`
+    is the API served: current (today's Binance), seed (the 2019 document's) or both."""
+    parse_api_generation(api_generation)  # fail before the history is built
     exchange = build_exchange(scenario, seed, start_ms)
     # a process of its own: keep the garbage collector off the (large, long-lived) history
     gc.collect()
@@ -138,6 +143,7 @@ def serve(
         weight_limit=weight_limit,
         weight_window_ms=weight_window_ms,
         latency_ms=latency_ms,
+        api_generation=api_generation,
     )
     app = create_app(exchange, config)
     if config.truth_dir is not None:
@@ -227,15 +233,17 @@ def start_simulator(
     credentials: tuple[auth.ApiCredential, ...] | None = None,
     ban_after_429s: int | None = None,
     seconds_timestamps: bool | None = None,
-    seed_generation: bool = True,
+    api_generation: str = "current",
     access_log: bool = False,
 ) -> RunningSimulator:
     """Start serving in a background thread; returns once the server accepts connections.
 
     `exchange` serves a ready-made exchange instead of building `scenario`; `credentials`
     replaces the default keys; `ban_after_429s` turns the 418 mode on; `seconds_timestamps`
-    forces the transfer rows' unit; `seed_generation=False` removes the seed's endpoints (404).
+    forces the transfer rows' unit; `api_generation` chooses the API served: `current` (the
+    default: today's Binance, the seed's removed endpoints answer 404), `seed` or `both`.
     """
+    parse_api_generation(api_generation)  # fail before the history is built
     ledger = exchange if exchange is not None else build_exchange(scenario, seed, start_ms)
     config = make_config(
         seed=seed,
@@ -249,7 +257,7 @@ def start_simulator(
         credentials=credentials,
         ban_after_429s=ban_after_429s,
         seconds_timestamps=seconds_timestamps,
-        seed_generation=seed_generation,
+        api_generation=api_generation,
     )
     app = create_app(ledger, config)
     if config.truth_dir is not None:

@@ -79,6 +79,7 @@ def test_secret_hides_itself() -> None:
         ["report", "--month", "2026-00"],
         ["reconcile", "--data-dir", "/nonexistent/dir"],
         ["export", "--streams", "loans,bogus"],
+        ["sim", "serve", "--api-generation", "2019"],
     ],
 )
 def test_cli_mistakes_are_one_line_and_exit_2(

@@ -17,7 +17,8 @@ M = "/sapi/v1/margin"
 
 @pytest.fixture(scope="module")
 def writable(sim_factory: SimFactory) -> Iterator[tuple[RunningSimulator, SignedClient]]:
-    running = sim_factory(exchange=build_exchange("tiny", 9, None))
+    # both generations: the seed's writes and today's meet one ledger
+    running = sim_factory(exchange=build_exchange("tiny", 9, None), api_generation="both")
     client = SignedClient(running.url)
     yield running, client
     client.close()
@@ -117,8 +118,10 @@ def test_listen_key_lifecycle(writable: tuple[RunningSimulator, SignedClient]) -
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, -2014)
 
 
-def test_without_the_seed_generation_its_endpoints_are_gone(sim_factory: SimFactory) -> None:
-    running = sim_factory(exchange=build_exchange("tiny", 9, None), seed_generation=False)
+def test_under_the_current_generation_the_seeds_endpoints_are_gone(
+    sim_factory: SimFactory,
+) -> None:
+    running = sim_factory(exchange=build_exchange("tiny", 9, None), api_generation="current")
     client = SignedClient(running.url)
     assert client.get(f"{M}/loan", asset="USDT").status_code == 404
     assert (

@@ -233,8 +233,11 @@ def test_account_snapshot_days(sim_factory: SimFactory) -> None:
 
 @pytest.fixture(scope="module")
 def pinned(sim_factory: SimFactory) -> Iterator[tuple[RunningSimulator, SignedClient]]:
-    """Default scenario whose history ends exactly at an hour boundary (clock starts there)."""
-    running = sim_factory(scenario="default", seed=7, start_ms=default_start_ms())
+    """Default scenario whose history ends exactly at an hour boundary (clock starts there),
+    speaking both generations (the truth files hold the seed's rows)."""
+    running = sim_factory(
+        scenario="default", seed=7, start_ms=default_start_ms(), api_generation="both"
+    )
     client = SignedClient(running.url)
     yield running, client
     client.close()

@@ -148,8 +148,9 @@ def assert_same_shape(example: Any, served: Any, added: set[str], where: str) ->
 
 @pytest.fixture(scope="module")
 def served(sim_factory: SimFactory) -> Iterator[dict[str, Any]]:
-    """One answer per seed example, from a private simulator (the writes change its ledger)."""
-    running: RunningSimulator = sim_factory(scenario="default", seed=1)
+    """One answer per seed example, from a private simulator (the writes change its ledger)
+    speaking the seed's generation."""
+    running: RunningSimulator = sim_factory(scenario="default", seed=1, api_generation="seed")
     client = SignedClient(running.url)
     m = "/sapi/v1/margin"
     answers: dict[str, Any] = {}
