@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy flows connectors models simulator sql bench
+	$(BIN)/mypy cli flows storage sql connectors models simulator bench
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest

@@ -38,7 +38,8 @@ from bench.sim_process import simulator_process
 from connectors.budget import BudgetSettings
 from connectors.client import ClientSettings
 from connectors.reader import MarginClient, StreamBatch, read_history
-from connectors.specs import DAY_MS, SPECS, spec_for
+from connectors.specs import SPECS, spec_for
+from models import DAY_MS
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 WEIGHT_LIMIT = 12_000

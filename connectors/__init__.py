@@ -43,7 +43,7 @@ from connectors.reader import (
 )
 from connectors.retry import RetrySettings
 from connectors.specs import HISTORY_STREAMS, SPECS, EndpointSpec, spec_for
-from connectors.windows import Window, normalise_time_ms, plan_windows
+from connectors.windows import Window, plan_windows
 
 __all__ = [
     "HISTORY_STREAMS",
@@ -79,7 +79,6 @@ __all__ = [
     "WeightBudget",
     "Window",
     "discover_partitions",
-    "normalise_time_ms",
     "plan_windows",
     "read_account",
     "read_daily_snapshots",

@@ -27,8 +27,9 @@ from typing import Any
 
 from connectors.client import BinanceClient, ParamValue
 from connectors.errors import MalformedResponse, PagingUnstable
-from connectors.specs import DAY_MS, EndpointSpec
-from connectors.windows import Window, normalise_time_ms, plan_windows
+from connectors.specs import EndpointSpec
+from connectors.windows import Window, plan_windows
+from models import DAY_MS, normalise_time_ms
 
 log = logging.getLogger(__name__)
 

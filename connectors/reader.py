@@ -19,8 +19,9 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from connectors.client import BinanceClient
 from connectors.errors import EndpointNotFound
 from connectors.paging import IdCursorPaginator, PageNumberPaginator, Pairs, Row
-from connectors.specs import HISTORY_STREAMS, HOUR_MS, SPECS, EndpointSpec
+from connectors.specs import HISTORY_STREAMS, SPECS, EndpointSpec
 from connectors.windows import Window, plan_windows
+from models import HOUR_MS
 
 log = logging.getLogger(__name__)
 

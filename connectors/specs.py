@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from models.schemas import STREAMS
+from models import DAY_MS, STREAMS
 
 ApiGeneration = Literal["legacy", "current"]
 ApiSetting = Literal["legacy", "current", "auto"]
@@ -21,12 +21,6 @@ WeightKind = Literal["ip", "uid", "api"]
 Partition = Literal["asset", "symbol", "transfer_type", "none"]
 # ms: milliseconds as documented; auto: a value below 10^11 is seconds (doc examples show both).
 TimeUnit = Literal["ms", "auto"]
-
-SECOND_MS = 1_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-# Rows whose time is below this are in seconds (10^11 ms is 1973; 10^11 s is year 5138).
-SECONDS_THRESHOLD = 100_000_000_000
 
 API_GENERATIONS: tuple[ApiGeneration, ...] = ("legacy", "current")
 

@@ -6,13 +6,14 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from connectors.budget import BudgetSettings
 from connectors.client import Secret as Secret  # re-exported: accounts hold their keys in it
-from flows.errors import UserError
+from models import to_ms
+from storage import UserError
 
 DEFAULT_BASE_URL = "https://api.binance.com"
 DEFAULT_ACCOUNT = "default"
@@ -175,14 +176,6 @@ def parse_date_ms(text: str, option: str) -> int:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return to_ms(instant)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_ms(instant: datetime) -> int:
-    """Exact UTC epoch milliseconds (integer arithmetic, no float timestamps)."""
-    return (instant - _EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_month(text: str) -> str:

@@ -43,7 +43,6 @@ from flows.config import (
     parse_date_ms,
     resolve_account,
 )
-from flows.errors import UserError
 from flows.export import (
     AccountExport,
     ExportRequest,
@@ -53,12 +52,11 @@ from flows.export import (
     new_run_id,
     parse_streams,
 )
-from flows.lake import validate_account_name
 from flows.prefect_flows import publish_summary
 from flows.shared_budget import SharedWeightBudget, resolve_pool
-from flows.storage import is_object_url, lake_location
 from sql.reports import plain_decimal, report
 from sql.runner import Break, BuildError, WarehouseError, build, reconcile
+from storage import DataDir, UserError, validate_account_name
 
 ACCOUNT_FLOW = "account-pipeline"
 # "flow name/deployment name" of the per-account deployment, in prefect.yaml and `serve` alike
@@ -73,11 +71,11 @@ OK = "ok"
 # -- where things are --------------------------------------------------------------------------
 def account_data_dir(data_root: Path, account: str) -> Path:
     """DATA_DIR/accounts/<name>: one account's lake, ledger, warehouse and lock."""
-    return data_root / "accounts" / validate_account_name(account)
+    return DataDir(data_root).account_dir(account).path
 
 
 def reports_dir(data_root: Path) -> Path:
-    return data_root / "reports"
+    return DataDir(data_root).reports_dir
 
 
 def _config(config_path: str | None) -> Path | None:
@@ -167,9 +165,8 @@ def check_warehouse(account: str, directory: Path) -> AccountCheck:
 
 
 def _has_lake(directory: Path) -> bool:
-    """A local lake in the data dir, or one on an object store (flows/storage.py)."""
-    location = lake_location(directory)
-    return is_object_url(location) or Path(location).is_dir()
+    """A local lake in the data dir, or one on an object store."""
+    return DataDir(directory).has_lake()
 
 
 def _errored(check: AccountCheck, message: str) -> AccountCheck:

@@ -42,7 +42,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from connectors.budget import BudgetSettings
 from connectors.specs import EndpointSpec
-from flows.errors import UserError
+from storage import UserError
 
 __all__ = ["POOL_ENV", "LeaseStats", "SharedWeightBudget", "resolve_pool"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.windows import normalise_time_ms
 from models.schemas import AMOUNT, ID, STREAMS, TIME
+from models.times import normalise_time_ms
 
 SCALE = AMOUNT.scale
 QUANTUM = Decimal(1).scaleb(-SCALE)

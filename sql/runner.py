@@ -7,7 +7,7 @@ mentions (comments aside); the build order is derived from that. A file may decl
 Parquet in place) and the others tables. The lake's streams come in as `src_<stream>` views
 built from `models.schemas`, and `recon_settings` holds the build's parameters.
 
-A lake on an object store (`MARGIN_ETL_LAKE_URL`, see flows/storage.py) is read through its
+A lake on an object store (`MARGIN_ETL_LAKE_URL`, see storage/backends.py) is read through its
 pyarrow file system registered with DuckDB (no httpfs extension needed), and its `src_<stream>`
 are tables instead: the warehouse then opens with plain `duckdb` and no S3 setup.
 """
@@ -28,9 +28,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from flows.storage import LocalStorage, Storage, lake_storage
-from models.schemas import STREAMS, StreamSchema
+from models import STREAMS, StreamSchema
 from sql.data_tests import DataTestResult, run_data_tests
+from storage import DataDir, LocalStorage, Storage
 
 SQL_DIR = Path(__file__).resolve().parent
 MACROS_FILE = SQL_DIR / "macros.sql"
@@ -209,7 +209,7 @@ def build(
     """(Re)build DATA_DIR/warehouse.duckdb from DATA_DIR's lake, then run the data tests.
 
     The lake is DATA_DIR/lake unless `lake_url`, `$MARGIN_ETL_LAKE_URL` or DATA_DIR's record
-    puts it on an object store (flows/storage.py).
+    puts it on an object store (storage/backends.py).
 
     Built into a temporary file renamed over the old warehouse at the end, so a failed build
     (BuildError) leaves the previous warehouse in place. Failed data tests do not stop the
@@ -220,7 +220,7 @@ def build(
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    lake = lake_storage(data_dir, lake_url)
+    lake = DataDir(data_dir, lake_url=lake_url).lake()
     lake.check()
     target = data_dir / WAREHOUSE_NAME
     temp = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.tmp"

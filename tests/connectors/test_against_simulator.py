@@ -23,7 +23,8 @@ from connectors.client import ClientSettings
 from connectors.errors import EndpointNotFound, NoMarginAccount
 from connectors.reader import RETENTION_MARGIN_MS, MarginClient, StreamBatch, read_history
 from connectors.retry import RetrySettings
-from connectors.specs import DAY_MS, HISTORY_STREAMS, spec_for
+from connectors.specs import HISTORY_STREAMS, spec_for
+from models import DAY_MS
 from simulator.auth import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from connectors.reader import AccountSnapshot, MarginClient, Partitions
-from connectors.specs import DAY_MS, SPECS, spec_for
+from connectors.specs import SPECS, spec_for
+from models import DAY_MS
 from tests.connectors.fake_binance import FakeBinance, client_for, now_ms
 
 BORROW_REPAY = "/sapi/v1/margin/borrow-repay"

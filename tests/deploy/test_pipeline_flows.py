@@ -20,7 +20,7 @@ from prefect.client.schemas.objects import State
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from flows.deployments import (
     CHILD_DEPLOYMENT,
     ServePlan,
@@ -34,9 +34,9 @@ from flows.deployments import (
     serve_deployments,
     served_deployments,
 )
-from flows.errors import UserError
 from flows.export import ALL_STREAMS
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from storage.errors import UserError
 from tests.fixtures_sim import SimFactory
 
 REPO = Path(__file__).resolve().parents[2]

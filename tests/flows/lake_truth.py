@@ -12,9 +12,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from flows.config import to_ms
-from flows.lake import lake_uris, read_stream_table
+from models import to_ms
 from models.schemas import STREAMS
+from storage.lake import lake_uris, read_stream_table
 
 HISTORY = ("loans", "repays", "interest", "transfers", "liquidations", "orders", "trades")
 Canon = tuple[tuple[str, Any], ...]

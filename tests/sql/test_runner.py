@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from sql.data_tests import DATA_TESTS
 from sql.runner import BuildError, build, failed_data_tests, load_models
 from tests.sql.conftest import BuiltLake, LakeFactory

@@ -17,17 +17,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flows.errors import UserError
-from flows.export import ExportRequest, ExportSummary
-from flows.progress import RichExportProgress, summary_table
-from flows.reporting import (
+from cli.progress import RichExportProgress, summary_table
+from cli.warehouse import (
     Reconciliation,
     print_reconciliation,
     run_build,
     run_reconcile,
     run_report,
 )
+from flows.export import ExportRequest, ExportSummary
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from storage import UserError
 
 DEMO_MARKER = ".margin-etl-demo"
 DEMO_ACCOUNT = "demo"

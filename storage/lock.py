@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from flows.errors import UserError
+from storage.errors import UserError
 
 __all__ = ["LOCK_FILE", "DataDirLock"]
 

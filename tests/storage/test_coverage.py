@@ -16,15 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.coverage import (
+from models.schemas import STREAMS
+from storage.coverage import (
     Checkpoint,
     CoverageLedger,
     ledger_path,
     merge_intervals,
     subtract_intervals,
 )
-from flows.lake import LakeWriter, WrittenFile, lake_files, read_stream_table
-from models.schemas import STREAMS
+from storage.lake import LakeWriter, WrittenFile, lake_files, read_stream_table
 
 DAY = 86_400_000
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flows.errors import UserError
 from sql.runner import (
     Break,
     BuildError,
@@ -20,6 +19,7 @@ from sql.runner import (
     failed_data_tests,
     reconcile,
 )
+from storage import DataDir, UserError
 
 EXIT_OK, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
 BREAK_COLUMNS = (
@@ -46,10 +46,7 @@ def _as_user_errors() -> Iterator[None]:
 
 def _require_lake(data_dir: Path) -> None:
     """A lake in DATA_DIR, or one on an object store named by MARGIN_ETL_LAKE_URL."""
-    from flows.storage import is_object_url, lake_location
-
-    location = lake_location(data_dir)
-    if not is_object_url(location) and not Path(location).is_dir():
+    if not DataDir(data_dir).has_lake():
         raise UserError(f"no lake in {data_dir}: run `margin-etl export` first")
 
 

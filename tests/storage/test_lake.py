@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows import lake
-from flows.errors import UserError
-from flows.lake import (
+from models.schemas import STREAMS
+from storage import lake
+from storage.errors import UserError
+from storage.lake import (
     LakeWriter,
     SchemaMismatch,
     WrittenFile,
@@ -37,7 +38,6 @@ from flows.lake import (
     read_stream_table,
     recover_lake,
 )
-from models.schemas import STREAMS
 
 REPO = Path(__file__).resolve().parents[2]
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
@@ -153,7 +153,7 @@ CRASHING_WRITER = textwrap.dedent(
     """
     import io, os, signal, sys
     import pyarrow.parquet as pq
-    from flows import lake
+    from storage import lake
     sys.path.insert(0, sys.argv[2])
     from test_lake import loan_rows, table
 

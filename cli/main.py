@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flows.config import data_dir_path, parse_date_ms, parse_month, resolve_account
-from flows.errors import UserError
+from storage import UserError
 
 if TYPE_CHECKING:
     from flows.export import ExportRequest, ExportSummary
@@ -124,8 +124,8 @@ def run_export(request: ExportRequest, *, prefect: bool, progress: bool) -> Expo
 
     from rich.console import Console
 
+    from cli.progress import RichExportProgress, summary_table
     from flows.export import ExportSummary, export_account
-    from flows.progress import RichExportProgress, summary_table
 
     console = Console(stderr=True)
     display = RichExportProgress(console) if progress else None
@@ -143,7 +143,7 @@ def run_export(request: ExportRequest, *, prefect: bool, progress: bool) -> Expo
 @app.command()
 def build(data_dir: DataDirOption = None) -> None:
     """(Re)build the DuckDB models in DATA_DIR/warehouse.duckdb and run the data tests."""
-    from flows.reporting import build_cli
+    from cli.warehouse import build_cli
 
     raise typer.Exit(build_cli(data_dir_path(data_dir)))
 
@@ -151,7 +151,7 @@ def build(data_dir: DataDirOption = None) -> None:
 @app.command()
 def reconcile(data_dir: DataDirOption = None) -> None:
     """Print the reconciliation breaks; exit 0 when none, 1 when there are breaks."""
-    from flows.reporting import reconcile_cli
+    from cli.warehouse import reconcile_cli
 
     raise typer.Exit(reconcile_cli(data_dir_path(data_dir)))
 
@@ -166,7 +166,7 @@ def report(
     data_dir: DataDirOption = None,
 ) -> None:
     """Write the month's accounting CSVs (general ledger, interest, balances, trades, breaks)."""
-    from flows.reporting import report_cli
+    from cli.warehouse import report_cli
 
     raise typer.Exit(report_cli(data_dir_path(data_dir), parse_month(month), out))
 
@@ -183,18 +183,12 @@ def compact(
     from rich.console import Console
 
     from flows.export import ALL_STREAMS, parse_streams
-    from flows.lake import compact_stream, recover_lake
-    from flows.lock import DataDirLock
+    from storage import DataDir
 
-    directory = data_dir_path(data_dir)
-    if not (directory / "lake").is_dir():
-        raise UserError(f"no lake in {directory}: run `margin-etl export` first")
     console = Console(stderr=True)
-    with DataDirLock(directory):
-        recover_lake(directory)
-        for stream in parse_streams(streams) or ALL_STREAMS:
-            for written in compact_stream(directory, stream, min_files=min_files):
-                console.print(f"{stream}: {written.account} {written.month} -> {written.rows} rows")
+    chosen = parse_streams(streams) or ALL_STREAMS
+    for written in DataDir(data_dir_path(data_dir)).compact(chosen, min_files=min_files):
+        console.print(f"{written.stream}: {written.account} {written.month} -> {written.rows} rows")
 
 
 @app.command()
@@ -203,7 +197,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulated history.")] = 1,
 ) -> None:
     """Start the simulator, export, build, reconcile and report; exit 0 when nothing breaks."""
-    from flows.demo import run_demo
+    from cli.demo import run_demo
 
     raise typer.Exit(run_demo(data_dir_path(data_dir) if data_dir else None, seed=seed))
 

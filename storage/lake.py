@@ -7,7 +7,7 @@ Layout (the lake contract, see design.md)::
     DATA_DIR/lake/.compaction/<process>-<generation>/      work area of a compaction (no reader)
 
 The lake can also live on an object store (``MARGIN_ETL_LAKE_URL=s3://bucket/prefix``, see
-``flows.storage``): the same layout under the prefix, each file published by one upload that
+``storage.backends``): the same layout under the prefix, each file published by one upload that
 makes it visible whole or not at all. Compaction is for local lakes only: an object store has no
 atomic swap of a month's files, so readers could see a row twice.
 
@@ -18,7 +18,7 @@ Durability rules, which every function here keeps:
   with ``os.replace`` and its directory fsync'd. A reader globbing ``**/*.parquet`` sees whole
   files or nothing.
 * Temporary names carry a token of the process that wrote them. ``recover_lake`` removes the
-  leftovers of *other* processes only; the data-dir lock (``flows.lock.DataDirLock``) guarantees
+  leftovers of *other* processes only; the data-dir lock (``storage.lock.DataDirLock``) guarantees
   that those processes are dead. Threads of one process never clean up after each other.
 * Compaction swaps a whole month directory for its compacted copy in one atomic step (see
   ``compact``), so a reader never sees a row twice, even if the process dies half-way.
@@ -46,10 +46,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows import crashpoints
-from flows.errors import UserError
-from flows.storage import Storage, bind_lake, ensure_dir, fsync_dir, lake_storage, publish_file
-from models.schemas import AMOUNT, STREAMS, StreamSchema
+from models import AMOUNT, STREAMS, StreamSchema
+from storage import crashpoints
+from storage.backends import Storage, bind_lake, ensure_dir, fsync_dir, lake_storage, publish_file
+from storage.errors import UserError
 
 __all__ = [
     "COMPACTION_DIR",
@@ -150,7 +150,7 @@ def partition_dir(data_dir: str | os.PathLike[str], stream: str, account: str, m
 
 
 def lake_store(data_dir: str | os.PathLike[str], lake_url: str | None = None) -> Storage:
-    """Where DATA_DIR's lake lives: ``DATA_DIR/lake`` or an object store (``flows.storage``)."""
+    """Where DATA_DIR's lake lives: ``DATA_DIR/lake`` or an object store (``storage.backends``)."""
     return lake_storage(data_dir, lake_url, temp_token=_process_token)
 
 

@@ -41,8 +41,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from fsspec.implementations.arrow import ArrowFSWrapper
 
-from flows import crashpoints
-from flows.errors import UserError
+from storage import crashpoints
+from storage.errors import UserError
 
 __all__ = [
     "LAKE_URL_ENV",
