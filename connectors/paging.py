@@ -1,4 +1,4 @@
-"""One paginator per paging style: page numbers with a `total`, and ascending id cursors.
+"""One paginator per paging style, under one interface: page numbers with a `total`, id cursors.
 
 Page numbers (`current`/`size`, newest first): page 1 tells `total`, the other pages are read
 concurrently, and the union is checked: every page must report the same total, the row count
@@ -10,29 +10,37 @@ complete read is a walk from a known id with the largest `limit`, because one ca
 to 1000 trades / 500 orders whatever their time span, while time windows cost one call per day
 even for empty days. Without a known id, a short range (`cursor_probe_max_days`) is probed with
 24-hour windows and limit=1 to find its first id; a longer one starts from id 0 and drops the
-rows before the range (one pass over the partition's whole history, which a first export
-reads anyway). The walk stops at a short page or at the first row past the range, and tells
-where the next read resumes: at that first row past the range. Both cursors are ">=" filters
+rows before the range (one pass over the scope's whole history, which a first export reads
+anyway). The walk stops at a short page or at the first row past the range, and tells where the
+next read resumes: at that first row past the range. Both cursors are ">=" filters
 (facts §5.7/5.8), so id 0 selects from the first row, on the real API as on the simulator;
 a cursor is never sent together with time bounds (the spot rules refuse fromId + time, -1128).
+
+Every paginator yields `Batch`es covering consecutive time ranges; `PAGINATORS` maps a spec's
+paging style to its class, so a reader looks one up and runs one loop (dlt's `PAGINATOR_MAP`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from itertools import islice
+from typing import Any, TypeVar
 
 from connectors.client import BinanceClient, ParamValue
 from connectors.errors import MalformedResponse, PagingUnstable
-from connectors.specs import EndpointSpec
+from connectors.specs import EndpointSpec, Paging
 from connectors.windows import Window, plan_windows
 from models import DAY_MS, normalise_time_ms
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Row = dict[str, Any]
 Pairs = Sequence[tuple[str, ParamValue]]
 
@@ -51,24 +59,66 @@ def row_time(spec: EndpointSpec, row: Row) -> int:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """Rows read, the time range they complete, and where an id cursor resumes."""
+
+    rows: list[Row]
+    covered: Window
+    next_id: int | None = None
+
+
+class Paginator(ABC):
+    """Reads one scope of a stream over [start_ms, end_ms), as batches of consecutive ranges."""
+
+    def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
+        self.client = client
+        self.spec = spec
+
+    @abstractmethod
+    def batches(
+        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
+    ) -> AsyncIterator[Batch]:
+        """Every row of the range once, oldest batch first; `from_id` resumes an id cursor."""
+
+    def scope_params(self, scope: str | None) -> Pairs:
+        """The query parameter naming the scope (asset, symbol, type), if one is read."""
+        param = self.spec.scope_param
+        return [(param, scope)] if scope and param else []
+
+
+@dataclass(frozen=True)
 class _Page:
     number: int
     total: int
     rows: list[Row]
 
 
-class PageNumberPaginator:
-    """Reads a closed window of a `current`/`size` endpoint completely, each row once."""
+class PageNumberPaginator(Paginator):
+    """Reads closed windows of a `current`/`size` endpoint completely, each row once."""
 
     def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
         assert spec.paging == "page" and spec.page_size is not None
-        self.client = client
-        self.spec = spec
+        super().__init__(client, spec)
         self.size = spec.page_size
         self.rows_key = spec.rows_key or "rows"
 
+    async def batches(
+        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
+    ) -> AsyncIterator[Batch]:
+        """One batch per planned window; windows are read a few at a time, in order."""
+        limit = self.spec.window_limit(scoped=scope is not None)
+        assert limit is not None
+        params = self.scope_params(scope)
+        windows = plan_windows(start_ms, end_ms, limit)
+        reads = (partial(self._batch, params, window) for window in windows)
+        async for batch in in_order(reads, self.client.settings.window_prefetch):
+            yield batch
+
+    async def _batch(self, params: Pairs, window: Window) -> Batch:
+        return Batch(await self.read_window(params, window), window)
+
     async def read_window(self, params: Pairs, window: Window) -> list[Row]:
-        """Every row of `window`, oldest first; `params` adds e.g. the partition."""
+        """Every row of `window`, oldest first; `params` adds e.g. the scope."""
         for attempt in range(1, self.client.settings.page_rereads + 1):
             first = await self._page(params, window, 1)
             last_number = max(1, -(-first.total // self.size))
@@ -125,16 +175,27 @@ class CursorPage:
     covered_until_ms: int  # every in-range row with a time before this has been returned
 
 
-class IdCursorPaginator:
+class IdCursorPaginator(Paginator):
     """Walks an ascending id cursor (fromId / orderId) over [start_ms, end_ms)."""
 
     def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
         assert spec.paging == "id" and spec.cursor_param and spec.cursor_field
         assert spec.page_size is not None
-        self.client = client
-        self.spec = spec
+        super().__init__(client, spec)
         self.limit = spec.page_size
         self.cursor_field = spec.cursor_field
+
+    async def batches(
+        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
+    ) -> AsyncIterator[Batch]:
+        """A batch each time the walk's covered range moves on, with where to resume."""
+        covered_from = start_ms
+        carried: list[Row] = []
+        async for page in self.walk(self.scope_params(scope), start_ms, end_ms, from_id):
+            carried += page.rows
+            if page.covered_until_ms > covered_from:
+                yield Batch(carried, Window(covered_from, page.covered_until_ms), page.next_id)
+                covered_from, carried = page.covered_until_ms, []
 
     async def walk(
         self, params: Pairs, start_ms: int, end_ms: int, from_id: int | None = None
@@ -175,3 +236,26 @@ class IdCursorPaginator:
         if not isinstance(doc, list):
             raise MalformedResponse("cursor answer is not a list", where=self.spec.path)
         return [normalise_row(self.spec, dict(r)) for r in doc]
+
+
+# A new paging style is a new class here and a row in this map.
+PAGINATORS: dict[Paging, type[Paginator]] = {
+    "page": PageNumberPaginator,
+    "id": IdCursorPaginator,
+}
+
+
+async def in_order(jobs: Iterable[Callable[[], Awaitable[T]]], depth: int) -> AsyncIterator[T]:
+    """Run up to `depth` jobs ahead, yielding results in job order; cancel the rest on exit."""
+    pending: deque[asyncio.Task[T]] = deque()
+    queue = iter(jobs)
+    try:
+        pending.extend(asyncio.ensure_future(job()) for job in islice(queue, max(depth, 1)))
+        while pending:
+            result = await pending.popleft()
+            pending.extend(asyncio.ensure_future(job()) for job in islice(queue, 1))
+            yield result
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

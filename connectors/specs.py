@@ -1,8 +1,12 @@
 """Binance margin endpoints as data: one table read by the client, the planner and the tests.
 
 Each row says how to read one stream (or snapshot, or reference list) from one API generation:
-path, weight, paging style, window limits, partition key, natural key, time field and extra
-fixed parameters. Adding an endpoint means adding a row here, not code elsewhere.
+path, weight, paging style, window limits, scope, natural key, time field and extra fixed
+parameters. Shared settings are defaults (`_paged`, `SCOPE_PARAMS`), so a row states only what
+sets it apart. Adding an endpoint means adding a row here, not code elsewhere.
+
+A read's *scope* is what the API narrows it to: one asset, one symbol, one transfer type, or
+nothing. The scope a batch was read under becomes its partition in the coverage ledger.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ ApiSetting = Literal["legacy", "current", "auto"]
 Paging = Literal["page", "id", "none"]
 # ip / uid: a /sapi endpoint with its own per-endpoint bucket; api: the shared /api pool.
 WeightKind = Literal["ip", "uid", "api"]
-Partition = Literal["asset", "symbol", "transfer_type", "none"]
+Scope = Literal["asset", "symbol", "transfer_type", "none"]
 # ms: milliseconds as documented; auto: a value below 10^11 is seconds (doc examples show both).
 TimeUnit = Literal["ms", "auto"]
 
 API_GENERATIONS: tuple[ApiGeneration, ...] = ("legacy", "current")
+# the query parameter that carries each kind of scope
+SCOPE_PARAMS: dict[Scope, str] = {"asset": "asset", "symbol": "symbol", "transfer_type": "type"}
 
 
 @dataclass(frozen=True)
@@ -40,14 +46,14 @@ class EndpointSpec:
     api: ApiGeneration | None = None  # None: identical in both generations
     # allOrders also has a hard cap on request count per window, on top of weight
     request_limit: int | None = None
-    partition: Partition = "none"
-    partition_param: str | None = None  # query parameter carrying the partition value
-    partition_values: tuple[str, ...] = ()  # a closed set of values (transfer types)
-    # True: every read sends a value (the API requires it, or reads are incomplete without)
-    partition_required: bool = False
+    scope: Scope = "none"
+    scope_values: tuple[str, ...] = ()  # a closed set of values (transfer types)
+    # a scoped read normally sends its value every time (the API requires it, or reads are
+    # incomplete without); optional: one unscoped pass reads every value for the fewest calls
+    scope_optional: bool = False
     max_window_ms: int | None = None
     # borrow-repay silently narrows to 7 d when no asset is sent: plan smaller windows then
-    max_window_unpartitioned_ms: int | None = None
+    max_window_unscoped_ms: int | None = None
     time_field: str | None = None
     time_unit: TimeUnit = "ms"
     fixed_params: tuple[tuple[str, str], ...] = ()
@@ -65,14 +71,24 @@ class EndpointSpec:
         return STREAMS[self.stream].natural_key
 
     @property
+    def scope_param(self) -> str | None:
+        """The query parameter carrying the scope's value (None: the read has no scope)."""
+        return SCOPE_PARAMS.get(self.scope)
+
+    @property
+    def scope_required(self) -> bool:
+        """Whether every read of this endpoint names one value of its scope."""
+        return self.scope != "none" and not self.scope_optional
+
+    @property
     def bucket(self) -> str:
         """The rate-limit bucket: each /sapi endpoint has its own, /api shares one pool."""
         return "api" if self.weight_kind == "api" else f"{self.weight_kind}:{self.path}"
 
-    def window_limit(self, partitioned: bool) -> int | None:
-        """The largest legal window for a call with or without the partition parameter."""
-        if not partitioned and self.max_window_unpartitioned_ms is not None:
-            return self.max_window_unpartitioned_ms
+    def window_limit(self, scoped: bool) -> int | None:
+        """The largest legal window for a call with or without the scope parameter."""
+        if not scoped and self.max_window_unscoped_ms is not None:
+            return self.max_window_unscoped_ms
         return self.max_window_ms
 
 
@@ -96,66 +112,41 @@ def _paged(name: str, path: str, weight: int, time_field: str, **rules: Any) -> 
     return replace(base, time_field=time_field, **rules)
 
 
-BORROW_REPAY = "/sapi/v1/margin/borrow-repay"
+def _borrow_repay(stream: str, kind: str) -> EndpointSpec:
+    """Today's read of `stream` from /margin/borrow-repay: `type` BORROW or REPAY."""
+    return _paged(
+        f"{stream}.current",
+        "/sapi/v1/margin/borrow-repay",
+        10,
+        "timestamp",
+        api="current",
+        fixed_params=(("type", kind),),
+        # optional on the wire, but without an asset the window narrows to 7 d: always send one
+        scope="asset",
+        max_window_unscoped_ms=7 * DAY_MS,
+    )
+
 
 SPECS: dict[str, EndpointSpec] = {
     s.name: s
     for s in (
         # -- borrow and repay: removed legacy endpoints vs today's borrow-repay -------------
         _paged(
-            "loans.legacy",
-            "/sapi/v1/margin/loan",
-            10,
-            "timestamp",
-            api="legacy",
-            partition="asset",
-            partition_param="asset",
-            partition_required=True,
+            "loans.legacy", "/sapi/v1/margin/loan", 10, "timestamp", api="legacy", scope="asset"
         ),
+        _borrow_repay("loans", "BORROW"),
         _paged(
-            "loans.current",
-            BORROW_REPAY,
-            10,
-            "timestamp",
-            api="current",
-            partition="asset",
-            partition_param="asset",
-            # optional on the wire, but without it the window narrows to 7 d: always send it
-            partition_required=True,
-            max_window_unpartitioned_ms=7 * DAY_MS,
-            fixed_params=(("type", "BORROW"),),
+            "repays.legacy", "/sapi/v1/margin/repay", 10, "timestamp", api="legacy", scope="asset"
         ),
-        _paged(
-            "repays.legacy",
-            "/sapi/v1/margin/repay",
-            10,
-            "timestamp",
-            api="legacy",
-            partition="asset",
-            partition_param="asset",
-            partition_required=True,
-        ),
-        _paged(
-            "repays.current",
-            BORROW_REPAY,
-            10,
-            "timestamp",
-            api="current",
-            partition="asset",
-            partition_param="asset",
-            partition_required=True,
-            max_window_unpartitioned_ms=7 * DAY_MS,
-            fixed_params=(("type", "REPAY"),),
-        ),
+        _borrow_repay("repays", "REPAY"),
         # -- the same in both generations ---------------------------------------------------
         _paged(
             "interest",
             "/sapi/v1/margin/interestHistory",
             1,
             "interestAccuredTime",
-            # optional: one unpartitioned pass reads every asset for the fewest calls
-            partition="asset",
-            partition_param="asset",
+            scope="asset",
+            scope_optional=True,  # one unscoped pass reads every asset for the fewest calls
             retention_ms=90 * DAY_MS,
         ),
         _paged(
@@ -163,18 +154,11 @@ SPECS: dict[str, EndpointSpec] = {
             "/sapi/v1/margin/transfer",
             1,
             "timestamp",
-            partition="transfer_type",
-            partition_param="type",
-            partition_values=("ROLL_IN", "ROLL_OUT"),
-            partition_required=True,  # the seed API requires `type`
+            scope="transfer_type",  # the seed API requires `type`
+            scope_values=("ROLL_IN", "ROLL_OUT"),
             time_unit="auto",  # the doc example shows 10-digit seconds
         ),
-        _paged(
-            "liquidations",
-            "/sapi/v1/margin/forceLiquidationRec",
-            1,
-            "updatedTime",
-        ),
+        _paged("liquidations", "/sapi/v1/margin/forceLiquidationRec", 1, "updatedTime"),
         EndpointSpec(
             name="orders",
             stream="orders",
@@ -183,9 +167,7 @@ SPECS: dict[str, EndpointSpec] = {
             weight_kind="ip",
             request_limit=60,
             paging="id",
-            partition="symbol",
-            partition_param="symbol",
-            partition_required=True,
+            scope="symbol",
             max_window_ms=DAY_MS,  # only for the time probe: endTime - startTime < 24 h
             time_field="time",
             page_size=500,
@@ -199,9 +181,7 @@ SPECS: dict[str, EndpointSpec] = {
             weight=10,
             weight_kind="ip",
             paging="id",
-            partition="symbol",
-            partition_param="symbol",
-            partition_required=True,
+            scope="symbol",
             max_window_ms=DAY_MS,
             time_field="time",
             page_size=1000,
@@ -263,7 +243,7 @@ SPECS: dict[str, EndpointSpec] = {
     )
 }
 
-# Streams read by the history reader, in the order an export reads them.
+# The history streams, each read in time windows (the snapshots are read whole).
 HISTORY_STREAMS: tuple[str, ...] = (
     "loans",
     "repays",
@@ -273,6 +253,9 @@ HISTORY_STREAMS: tuple[str, ...] = (
     "orders",
     "trades",
 )
+# Read first: their rows name every asset ever borrowed or moved (`models.ASSET_FIELDS`), which
+# chooses the scopes of the streams read per asset or symbol.
+DISCOVERY_STREAMS: tuple[str, ...] = ("interest", "transfers")
 
 
 def spec_for(stream: str, api: ApiGeneration) -> EndpointSpec:

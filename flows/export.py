@@ -1,10 +1,11 @@
 """The export pipeline as plain functions: snapshot, plan, fetch, land, mark. Prefect wraps it.
 
 One run of one account: take the live account snapshot first (its time is the run's cutoff),
-read the daily snapshots the exchange still keeps, then every stream and partition from where
-the coverage ledger says the last run stopped (less a look-back window, so late and changed
-rows are caught) up to the cutoff. Rows land in the lake before their windows are marked, so a
-run killed at any point resumes where it stopped and loses nothing.
+read the daily snapshots the exchange still keeps, then every stream under every scope (an
+asset, symbol or transfer type: each a partition of the coverage ledger) from where the ledger
+says the last run stopped (less a look-back window, so late and changed rows are caught) up to
+the cutoff. Rows land in the lake before their windows are marked, so a run killed at any point
+resumes where it stopped and loses nothing.
 """
 
 from __future__ import annotations
@@ -18,25 +19,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from connectors.client import ClientSettings
-from connectors.errors import BinanceError, Fatal
-from connectors.reader import (
+from connectors import (
+    DISCOVERY_STREAMS,
+    HISTORY_STREAMS,
     RETENTION_MARGIN_MS,
+    SPECS,
     AccountSnapshot,
+    BinanceError,
+    ClientSettings,
+    EndpointSpec,
+    Fatal,
     MarginClient,
-    Partitions,
+    Scopes,
     StreamBatch,
     oldest_readable_ms,
 )
-from connectors.specs import HISTORY_STREAMS, SPECS, EndpointSpec
 from flows.config import Account, budget_settings
-from models import DAY_MS, daily_snapshot_rows, live_snapshot_rows
+from models import DAY_MS, daily_snapshot_rows, live_snapshot_rows, named_assets
 from storage import DataDir, RunStore, UserError
 
 SNAPSHOT_STREAM = "account_snapshots"
 ALL_STREAMS: tuple[str, ...] = (*HISTORY_STREAMS, SNAPSHOT_STREAM)
-# Read first: their rows name every asset ever moved or borrowed, which partitions the rest.
-DISCOVERY_STREAMS = ("transfers", "interest", "liquidations")
 DEFAULT_HISTORY_MS = 90 * DAY_MS  # a first run reads this far back unless told --since
 COMMIT_EVERY_ROWS = 200_000  # buffered rows that make a commit (flush + mark) due
 LIVE_STATE = "live-state"  # fingerprint of the last stored live snapshot's balances
@@ -222,7 +225,7 @@ class AccountExport:
         self.results: dict[str, StreamResult] = {}
         self._assets_seen: set[str] = set()
         self._account_doc: dict[str, Any] = {}
-        self.partitions = Partitions((), ())
+        self.scopes = Scopes((), ())
 
     async def run(self, stream_runner: StreamRunner) -> None:
         """Snapshots first, then the streams that name assets, then the rest; then commit."""
@@ -243,7 +246,7 @@ class AccountExport:
         """
         result = self.results.setdefault(SNAPSHOT_STREAM, StreamResult(SNAPSHOT_STREAM))
         wanted = SNAPSHOT_STREAM in self.request.selected_streams
-        if not wanted and not await self._needs_partitions():
+        if not wanted and not await self._needs_scopes():
             self._set_cutoff(self.client.server_now_ms())
             return
         snapshot = await self.client.read_account()
@@ -288,7 +291,7 @@ class AccountExport:
     # -- discovery ---------------------------------------------------------------------------
     async def discover(self) -> None:
         """Assets and symbols to read: from the account, config, history and earlier runs."""
-        if not await self._needs_partitions():
+        if not await self._needs_scopes():
             return
         account = self.request.account
         earlier_assets: set[str] = set()
@@ -297,45 +300,45 @@ class AccountExport:
             into.update(p for p in self.store.partitions(stream) if p)
         for stream in ("orders", "trades"):
             earlier_symbols.update(p for p in self.store.partitions(stream) if p)
-        self.partitions = await self.client.discover_partitions(
+        self.scopes = await self.client.discover_scopes(
             account=AccountSnapshot(self.cutoff_ms, self._account_doc),
             assets=(*account.assets, *earlier_assets, *self._assets_seen),
             symbols=(*account.symbols, *earlier_symbols),
         )
 
-    async def _needs_partitions(self) -> bool:
+    async def _needs_scopes(self) -> bool:
         """Whether a selected stream is read per asset or symbol the account has used."""
         for stream in self.request.selected_streams:
             if stream != SNAPSHOT_STREAM:
                 spec = await self.client.spec(stream)
-                if spec.partition_required and not spec.partition_values:
+                if spec.scope_required and not spec.scope_values:
                     return True
         return False
 
     # -- streams -----------------------------------------------------------------------------
     async def export_stream(self, stream: str) -> StreamResult:
-        """Read one stream, every partition, from where coverage stops to the cutoff."""
+        """Read one stream under every scope, from where coverage stops to the cutoff."""
         spec = await self.client.spec(stream)
         result = self.results.setdefault(stream, StreamResult(stream))
-        values = self.partitions.values(spec)
-        result.partitions = len(values)
-        self.progress.stream_started(stream, len(values))
-        await asyncio.gather(*(self._export_partition(stream, p, result) for p in values))
+        scopes = self.scopes.values(spec)
+        result.partitions = len(scopes)
+        self.progress.stream_started(stream, len(scopes))
+        await asyncio.gather(*(self._export_scope(spec, scope, result) for scope in scopes))
         self.progress.stream_finished(stream, result)
         return result
 
-    async def _export_partition(
-        self, stream: str, partition: str | None, result: StreamResult
+    async def _export_scope(
+        self, spec: EndpointSpec, scope: str | None, result: StreamResult
     ) -> None:
-        label = partition or ""
-        spec = await self.client.spec(stream)
-        start_ms, continuing = self._read_from(spec, label)
+        """One scope of a stream: its ledger partition is the scope's value ("" for none)."""
+        stream, partition = spec.stream or "", scope or ""
+        start_ms, continuing = self._read_from(spec, partition)
         from_id = None
         if spec.paging == "id" and continuing:
-            from_id = self.store.cursor(stream, label)
+            from_id = self.store.cursor(stream, partition)
         open_orders: set[int] = set()
         async for batch in self.client.read_stream(
-            spec, partition, start_ms, self.cutoff_ms, from_id=from_id
+            spec, scope, start_ms, self.cutoff_ms, from_id=from_id
         ):
             next_id = batch.next_from_id
             if stream == "orders":
@@ -389,10 +392,7 @@ class AccountExport:
         return start, True
 
     def _land_batch(self, batch: StreamBatch, next_id: int | None, result: StreamResult) -> None:
-        for row in batch.rows:
-            for key in ("asset", "rawAsset", "commissionAsset"):
-                if row.get(key):
-                    self._assets_seen.add(str(row[key]))
+        self._assets_seen.update(named_assets(batch.rows))
         written = self._land(
             batch.stream,
             batch.partition,

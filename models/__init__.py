@@ -8,10 +8,11 @@ from models.rows import (
     RowError,
     daily_snapshot_rows,
     live_snapshot_rows,
+    named_assets,
     record_batches,
     to_record_batch,
 )
-from models.schemas import AMOUNT, ASSET_FIELDS, ID, STREAMS, TIME, StreamSchema
+from models.schemas import AMOUNT, ID, STREAMS, TIME, StreamSchema
 from models.times import (
     DAY_MS,
     HOUR_MS,
@@ -23,7 +24,6 @@ from models.times import (
 
 __all__ = [
     "AMOUNT",
-    "ASSET_FIELDS",
     "DAY_MS",
     "HOUR_MS",
     "ID",
@@ -35,6 +35,7 @@ __all__ = [
     "daily_snapshot_rows",
     "from_ms",
     "live_snapshot_rows",
+    "named_assets",
     "normalise_time_ms",
     "now_ms",
     "record_batches",

@@ -18,10 +18,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from bench.history import read_history
+from connectors import RETENTION_MARGIN_MS, MarginClient, StreamBatch
 from connectors.budget import BudgetSettings
 from connectors.client import ClientSettings
 from connectors.errors import EndpointNotFound, NoMarginAccount
-from connectors.reader import RETENTION_MARGIN_MS, MarginClient, StreamBatch, read_history
 from connectors.retry import RetrySettings
 from connectors.specs import HISTORY_STREAMS, spec_for
 from models import DAY_MS
