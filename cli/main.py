@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from flows.config import data_dir_path, parse_date_ms, parse_month, resolve_account
+from flows.config import (
+    LOOKBACK_HOURS,
+    data_dir_path,
+    parse_date_ms,
+    parse_month,
+    resolve_account,
+)
+from flows.schedules import HOURLY_CRON, MONTHLY_CRON, NIGHTLY_CRON
 from storage import UserError
-
-if TYPE_CHECKING:
-    from flows.export import ExportRequest, ExportSummary
 
 app = typer.Typer(
     name="margin-etl",
@@ -95,49 +99,25 @@ def export(
     config: ConfigOption = None,
     lookback_hours: Annotated[
         int, typer.Option(help="Re-read this many trailing hours for late rows.")
-    ] = 24,
+    ] = LOOKBACK_HOURS,
     prefect: Annotated[
         bool, typer.Option(help="Run as a Prefect flow (--no-prefect: plain, no server).")
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show a live progress display.")] = True,
 ) -> None:
     """Export an account's margin history into the Parquet lake (incremental, resumable)."""
-    from flows.export import ExportRequest, parse_streams
+    from cli.run import run_export
+    from flows.export import ExportRequest
 
-    if lookback_hours < 0:
-        raise UserError("--lookback-hours must not be negative")
-    request = ExportRequest(
-        account=resolve_account(account, config),
-        data_dir=data_dir_path(data_dir),
+    request = ExportRequest.of(
+        resolve_account(account, config),
+        data_dir_path(data_dir),
         since_ms=parse_date_ms(since, "--since") if since else None,
         until_ms=parse_date_ms(until, "--until") if until else None,
-        streams=parse_streams(streams),
-        lookback_ms=lookback_hours * 3_600_000,
+        streams=streams,
+        lookback_hours=lookback_hours,
     )
     run_export(request, prefect=prefect, progress=progress)
-
-
-def run_export(request: ExportRequest, *, prefect: bool, progress: bool) -> ExportSummary:
-    """Run one export with a live display, then print the one-screen summary."""
-    import asyncio
-    import contextlib
-
-    from rich.console import Console
-
-    from cli.progress import RichExportProgress, summary_table
-    from flows.export import ExportSummary, export_account
-
-    console = Console(stderr=True)
-    display = RichExportProgress(console) if progress else None
-    with display if display else contextlib.nullcontext():
-        if prefect:
-            from flows.prefect_flows import run_flow
-
-            summary = ExportSummary.from_dict(run_flow(request, display))
-        else:
-            summary = asyncio.run(export_account(request, display))
-    console.print(summary_table(summary))
-    return summary
 
 
 @app.command()
@@ -208,13 +188,13 @@ def serve(
     data_dir: DataDirOption = None,
     hourly: Annotated[
         str, typer.Option(help="Cron of the per-account export + build + reconcile.")
-    ] = "5 * * * *",
+    ] = HOURLY_CRON,
     nightly: Annotated[
         str, typer.Option(help="Cron of the full rebuild, data tests and reconcile.")
-    ] = "30 2 * * *",
+    ] = NIGHTLY_CRON,
     monthly: Annotated[
         str, typer.Option(help="Cron of the previous month's reports.")
-    ] = "0 6 1 * *",
+    ] = MONTHLY_CRON,
     timezone: Annotated[str, typer.Option(help="Time zone of the crons.")] = "UTC",
     weight_pool: Annotated[
         str | None,
@@ -227,7 +207,8 @@ def serve(
     Hourly: export, build and reconcile each configured account. Nightly: rebuild, data tests
     and reconcile every account. Monthly: the previous month's reports. See docs/deployments.md.
     """
-    from flows.deployments import ServePlan, serve_deployments
+    from flows.deployments import serve_deployments
+    from flows.schedules import ServePlan
 
     plan = ServePlan(
         config_path=str(config) if config else None,

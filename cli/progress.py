@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from types import TracebackType
 
 from rich.console import Console
@@ -10,6 +9,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from flows.export import ExportSummary, StreamResult
+from models import from_ms
 
 
 class RichExportProgress:
@@ -61,7 +61,7 @@ class RichExportProgress:
 
 
 def summary_table(summary: ExportSummary) -> Table:
-    cutoff = datetime.fromtimestamp(summary.cutoff_ms // 1000, UTC).isoformat(timespec="seconds")
+    cutoff = from_ms(summary.cutoff_ms).isoformat(timespec="seconds")
     table = Table(title=f"export of {summary.account} up to {cutoff} (run {summary.run_id})")
     for column in ("stream", "partitions", "windows", "rows read", "rows written"):
         table.add_column(column, justify="left" if column == "stream" else "right")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from models import DAY_MS, STREAMS
 
 ApiGeneration = Literal["legacy", "current"]
-ApiSetting = Literal["legacy", "current", "auto"]
+ApiSetting = Literal["auto", "current", "legacy"]
 # page: current/size with a `total`; id: fromId/orderId ascending cursor; none: one call.
 Paging = Literal["page", "id", "none"]
 # ip / uid: a /sapi endpoint with its own per-endpoint bucket; api: the shared /api pool.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,8 +34,8 @@ from connectors import (
     StreamBatch,
     oldest_readable_ms,
 )
-from flows.config import Account, budget_settings
-from models import DAY_MS, daily_snapshot_rows, live_snapshot_rows, named_assets
+from flows.config import LOOKBACK_HOURS, Account, budget_settings
+from models import DAY_MS, HOUR_MS, daily_snapshot_rows, live_snapshot_rows, named_assets
 from storage import DataDir, RunStore, UserError
 
 SNAPSHOT_STREAM = "account_snapshots"
@@ -51,7 +51,7 @@ class ExportRequest:
     """What to export: one account, a time range, some streams, into one data directory.
 
     ``lake_url`` (``s3://bucket/prefix``) puts the lake on an object store; by default it is
-    ``$MARGIN_ETL_LAKE_URL``, else DATA_DIR/lake (see ``flows.storage``).
+    ``$MARGIN_ETL_LAKE_URL``, else DATA_DIR/lake (see ``storage.DataDir``).
     """
 
     account: Account
@@ -59,9 +59,31 @@ class ExportRequest:
     since_ms: int | None = None
     until_ms: int | None = None
     streams: tuple[str, ...] | None = None
-    lookback_ms: int = DAY_MS
+    lookback_ms: int = LOOKBACK_HOURS * HOUR_MS
     client_settings: ClientSettings | None = None
     lake_url: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        account: Account,
+        data_dir: Path,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        streams: str | Iterable[str] | None = None,
+        lookback_hours: int = LOOKBACK_HOURS,
+    ) -> ExportRequest:
+        """A request from a command's or a flow's parameters: streams checked, hours in ms."""
+        if lookback_hours < 0:
+            raise UserError("--lookback-hours must not be negative")
+        return cls(
+            account, data_dir, since_ms, until_ms, parse_streams(streams), lookback_hours * HOUR_MS
+        )
+
+    @property
+    def lookback_hours(self) -> int:
+        return self.lookback_ms // HOUR_MS
 
     @property
     def selected_streams(self) -> tuple[str, ...]:
@@ -122,10 +144,12 @@ class SilentProgress:
         pass
 
 
-def parse_streams(text: str | None) -> tuple[str, ...] | None:
-    if not text:
+def parse_streams(streams: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """Stream names, comma-separated or listed, checked and without repeats; None for all."""
+    listed = streams.split(",") if isinstance(streams, str) else streams or ()
+    names = tuple(dict.fromkeys(s.strip() for s in listed if s.strip()))
+    if not names:
         return None
-    names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     unknown = [n for n in names if n not in ALL_STREAMS]
     if unknown:
         raise UserError(

@@ -13,8 +13,8 @@ from prefect.client.orchestration import get_client
 
 from bench.kill_runs import EVENTS
 from cli.demo import run_demo
+from flows.deployments import export_account_flow
 from flows.export import ExportSummary
-from flows.prefect_flows import export_account_flow
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from tests.fixtures_sim import SimFactory
 from tests.flows.lake_truth import differences
