@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sql.runner import (
+from sql import (
     Break,
     BuildError,
     BuildResult,
@@ -18,6 +18,7 @@ from sql.runner import (
     build,
     failed_data_tests,
     reconcile,
+    report,
 )
 from storage import DataDir, UserError
 
@@ -119,8 +120,6 @@ def breaks_table(breaks: Sequence[Break]) -> Table:
 
 
 def run_report(data_dir: Path, month: str, out: str | None) -> list[Path] | list[str]:
-    from sql.reports import report
-
     _require_lake(data_dir)
     with _as_user_errors():
         return report(data_dir, month, out) if out is not None else report(data_dir, month)

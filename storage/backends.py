@@ -52,7 +52,6 @@ __all__ = [
     "Storage",
     "bind_lake",
     "ensure_dir",
-    "filesystem_for",
     "fsync_dir",
     "is_object_url",
     "lake_location",
@@ -148,15 +147,6 @@ def _split_url(url: str) -> tuple[str, str, str]:
     prefix = "/".join(segments)
     normalised = f"{match['scheme']}://{match['bucket']}" + (f"/{prefix}" if prefix else "")
     return normalised, match["bucket"], prefix
-
-
-def filesystem_for(location: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow file system holding ``location`` and the location's path inside it."""
-    text = location_text(location)
-    if is_object_url(text):
-        _, bucket, prefix = _split_url(text)
-        return s3_filesystem(bucket), f"{bucket}/{prefix}" if prefix else bucket
-    return pafs.LocalFileSystem(), str(Path(text).resolve())
 
 
 def s3_filesystem(bucket: str) -> pafs.S3FileSystem:

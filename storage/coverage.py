@@ -350,14 +350,6 @@ class CoverageLedger:
 
     # --- id cursors --------------------------------------------------------------------------
 
-    def set_cursor(
-        self, account: str, stream: str, partition: str, next_id: int, run_id: str
-    ) -> None:
-        """Record the next id to fetch for an id-paged stream (after its rows are durable)."""
-        _check_stream(stream)
-        with self._transaction() as conn:
-            _upsert_cursor(conn, (account, stream, partition), next_id, run_id, now_ms())
-
     def cursor(self, account: str, stream: str, partition: str) -> int | None:
         """The next id to fetch, or None if the stream was never paged by id."""
         rows = self._query(
