@@ -343,12 +343,10 @@ class BinanceClient:
         """Call an endpoint that has no row in the spec table (e.g. a POST)."""
         spec = EndpointSpec(
             name=f"{method} {path}",
-            stream=None,
             path=path,
             method=method.upper(),
             weight=weight,
             weight_kind=weight_kind,
-            paging="none",
             signed=signed,
         )
         return await self.call(spec, params)

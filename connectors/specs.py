@@ -33,14 +33,17 @@ SCOPE_PARAMS: dict[Scope, str] = {"asset": "asset", "symbol": "symbol", "transfe
 
 @dataclass(frozen=True)
 class EndpointSpec:
-    """One endpoint and the rules for reading it completely and cheaply."""
+    """One endpoint and the rules for reading it completely and cheaply.
+
+    Unless a row says otherwise: one signed GET of weight 1 in its own IP bucket, no paging.
+    """
 
     name: str  # unique id: "<stream>" or "<stream>.<api>"
-    stream: str | None  # lake stream the rows belong to; None for reference/snapshot calls
     path: str
-    weight: int
-    weight_kind: WeightKind
-    paging: Paging
+    stream: str | None = None  # lake stream the rows belong to; None for reference calls
+    weight: int = 1
+    weight_kind: WeightKind = "ip"
+    paging: Paging = "none"
     method: str = "GET"
     signed: bool = True
     api: ApiGeneration | None = None  # None: identical in both generations
@@ -95,10 +98,7 @@ class EndpointSpec:
 # A `current`/`size` history endpoint: 100 rows a page, newest first, 30-day windows.
 _PAGED = EndpointSpec(
     name="",
-    stream=None,
     path="",
-    weight=1,
-    weight_kind="ip",
     paging="page",
     page_size=100,
     max_window_ms=30 * DAY_MS,
@@ -164,7 +164,6 @@ SPECS: dict[str, EndpointSpec] = {
             stream="orders",
             path="/sapi/v1/margin/allOrders",
             weight=200,
-            weight_kind="ip",
             request_limit=60,
             paging="id",
             scope="symbol",
@@ -179,7 +178,6 @@ SPECS: dict[str, EndpointSpec] = {
             stream="trades",
             path="/sapi/v1/margin/myTrades",
             weight=10,
-            weight_kind="ip",
             paging="id",
             scope="symbol",
             max_window_ms=DAY_MS,
@@ -190,20 +188,13 @@ SPECS: dict[str, EndpointSpec] = {
         ),
         # -- snapshots ----------------------------------------------------------------------
         EndpointSpec(
-            name="account",
-            stream="account_snapshots",
-            path="/sapi/v1/margin/account",
-            weight=10,
-            weight_kind="ip",
-            paging="none",
+            name="account", path="/sapi/v1/margin/account", stream="account_snapshots", weight=10
         ),
         EndpointSpec(
             name="daily_snapshots",
-            stream="account_snapshots",
             path="/sapi/v1/accountSnapshot",
+            stream="account_snapshots",
             weight=2400,
-            weight_kind="ip",
-            paging="none",
             # "period under 30 days"; a window [s, s+30 d) sends endTime - startTime < 30 d
             max_window_ms=30 * DAY_MS,
             time_field="updateTime",
@@ -213,33 +204,10 @@ SPECS: dict[str, EndpointSpec] = {
             rows_key="snapshotVos",
         ),
         # -- reference data and time --------------------------------------------------------
-        EndpointSpec(
-            name="all_pairs",
-            stream=None,
-            path="/sapi/v1/margin/allPairs",
-            weight=1,
-            weight_kind="ip",
-            paging="none",
-            signed=False,  # MARKET_DATA: key header only
-        ),
-        EndpointSpec(
-            name="all_assets",
-            stream=None,
-            path="/sapi/v1/margin/allAssets",
-            weight=1,
-            weight_kind="ip",
-            paging="none",
-            signed=False,
-        ),
-        EndpointSpec(
-            name="server_time",
-            stream=None,
-            path="/api/v3/time",
-            weight=1,
-            weight_kind="api",
-            paging="none",
-            signed=False,
-        ),
+        # MARKET_DATA: the key header only, no signature
+        EndpointSpec(name="all_pairs", path="/sapi/v1/margin/allPairs", signed=False),
+        EndpointSpec(name="all_assets", path="/sapi/v1/margin/allAssets", signed=False),
+        EndpointSpec(name="server_time", path="/api/v3/time", weight_kind="api", signed=False),
     )
 }
 
@@ -253,7 +221,7 @@ HISTORY_STREAMS: tuple[str, ...] = (
     "orders",
     "trades",
 )
-# Read first: their rows name every asset ever borrowed or moved (`models.ASSET_FIELDS`), which
+# Read first: their rows name every asset ever borrowed or moved (`models.named_assets`), which
 # chooses the scopes of the streams read per asset or symbol.
 DISCOVERY_STREAMS: tuple[str, ...] = ("interest", "transfers")
 
