@@ -20,7 +20,7 @@ from sql import (
     reconcile,
     report,
 )
-from storage import DataDir, UserError
+from storage import DataDir, UserError, first_line
 
 EXIT_OK, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
 BREAK_COLUMNS = (
@@ -42,7 +42,7 @@ def _as_user_errors() -> Iterator[None]:
     try:
         yield
     except (BuildError, WarehouseError) as exc:
-        raise UserError(str(exc).splitlines()[0]) from None
+        raise UserError(first_line(exc)) from None
 
 
 def _require_lake(data_dir: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sql import Break, BuildError, WarehouseError, build, plain_decimal, reconcile
-from storage import DataDir, UserError
+from storage import DataDir, UserError, first_line
 
 OK = "ok"
 MAX_BREAKS_SHOWN = 50
@@ -56,7 +56,7 @@ def check_warehouse(account: str, directory: Path) -> AccountCheck:
         # a lake shared on an object store holds other accounts too: this run answers for one
         found = [b for b in reconcile(directory, include_provisional=True) if b.account == account]
     except (BuildError, WarehouseError, UserError) as exc:
-        return errored(account, str(exc).splitlines()[0])
+        return errored(account, first_line(exc))
     check = AccountCheck(account, data_tests=len(result.tests))
     check.data_tests_failed = len(result.failures)
     check.break_rows = [b for b in found if b.status == "break"]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.deployments import arun_deployment
@@ -42,7 +42,6 @@ from flows.checks import (
     artifact_key,
     errored,
     failure_message,
-    outcomes_markdown,
     previous_month,
 )
 from flows.config import (
@@ -63,13 +62,15 @@ from flows.tasks import (
     export_in_tasks,
     publish_budget,
     publish_checks,
+    publish_outcomes,
     publish_summary,
     report_account,
     this_run_id,
 )
-from storage import DataDir, UserError
+from storage import DataDir, UserError, first_line
 
 ACCOUNT_FLOW = "account-pipeline"
+LANDED = StateType.COMPLETED.value  # the state of a child run that landed
 # "flow name/deployment name" of the per-account deployment, in prefect.yaml and `serve` alike
 CHILD_DEPLOYMENT = f"{ACCOUNT_FLOW}/account"
 
@@ -127,6 +128,7 @@ async def account_pipeline(
 
     Ends Failed when reconciliation breaks or a data test fails, after publishing artifacts.
     """
+    log = get_run_logger(account=account)
     directory = _account_dir(data_dir, account)
     pool = resolve_pool(weight_pool)
     status_key, title = artifact_key("reconciliation", account), f"{account} hourly"
@@ -139,14 +141,13 @@ async def account_pipeline(
             streams=streams,
             lookback_hours=lookback_hours,
         )
-        get_run_logger(account=account).info(
-            "account=%s: exporting into %s (weight pool: %s)", account, directory, pool
+        log.info("account=%s: exporting into %s (weight pool: %s)", account, directory, pool)
+        summary, budget_rows = await export_in_tasks(
+            request, LoggedProgress(account), this_run_id(), pool
         )
-        progress = LoggedProgress(account)
-        summary, budget_rows = await export_in_tasks(request, progress, this_run_id(), pool)
     except Exception as exc:  # the status table says so too, then the run fails with it
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        await publish_checks([errored(account, f"export failed: {reason}")], status_key, title)
+        failed_export = errored(account, f"export failed: {first_line(exc)}")
+        await publish_checks([failed_export], status_key, title)
         raise
     await publish_summary(summary)
     await publish_budget(budget_rows, account, pool)
@@ -155,7 +156,7 @@ async def account_pipeline(
     await publish_checks([check], status_key, title)
     failed = _failed([check], f"account {account}")
     if failed is not None:
-        get_run_logger(account=account).error("account=%s: %s", account, failed.message)
+        log.error("account=%s: %s", account, failed.message)
     return failed or {"export": summary.as_dict(), "check": check.row(), "budget": budget_rows}
 
 
@@ -187,21 +188,15 @@ async def hourly_accounts(
         "lookback_hours": lookback_hours,
         "weight_pool": weight_pool,
     }
-    get_run_logger().info("dispatching %d account run(s): %s", len(names), ", ".join(names))
+    log = get_run_logger()
+    log.info("dispatching %d account run(s): %s", len(names), ", ".join(names))
     started = await _dispatch(child_deployment, names, shared, slot)
     runs = await _until_final(started, timeout_s, poll_s)
     outcomes = [_outcome(name, run) for name, run in zip(names, runs, strict=True)]
-    await acreate_table_artifact(
-        table=outcomes, key="hourly-accounts", description=f"account runs of slot {slot}"
-    )
-    await acreate_markdown_artifact(
-        markdown=outcomes_markdown(outcomes, slot, StateType.COMPLETED.value),
-        key="hourly-accounts-summary",
-        description="which accounts landed",
-    )
-    failed = [o for o in outcomes if o["state"] != StateType.COMPLETED.value]
+    await publish_outcomes(outcomes, slot)
+    failed = [o for o in outcomes if o["state"] != LANDED]
     for item in failed:
-        get_run_logger().error("account=%s: %s %s", item["account"], item["state"], item["message"])
+        log.error("account=%s: %s %s", item["account"], item["state"], item["message"])
     if failed:
         names_failed = ", ".join(o["account"] for o in failed)
         return Failed(message=f"{len(failed)} of {len(outcomes)} account(s) failed: {names_failed}")

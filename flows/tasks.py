@@ -17,10 +17,18 @@ from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.client.schemas.objects import StateType
 from prefect.runtime import flow_run
 
 from connectors import BudgetSettings, ClientSettings
-from flows.checks import OK, AccountCheck, artifact_key, breaks_markdown, check_warehouse
+from flows.checks import (
+    OK,
+    AccountCheck,
+    artifact_key,
+    breaks_markdown,
+    check_warehouse,
+    outcomes_markdown,
+)
 from flows.config import budget_settings
 from flows.export import (
     AccountExport,
@@ -192,6 +200,18 @@ async def publish_budget(rows: list[dict[str, Any]], account: str, pool: str | N
             key=artifact_key("budget", account),
             description=f"weight leased from the shared budget {pool}",
         )
+
+
+async def publish_outcomes(outcomes: list[dict[str, Any]], slot: str) -> None:
+    """The hourly slot's child runs as a table, and which accounts landed as markdown."""
+    await acreate_table_artifact(
+        table=outcomes, key="hourly-accounts", description=f"account runs of slot {slot}"
+    )
+    await acreate_markdown_artifact(
+        markdown=outcomes_markdown(outcomes, slot, StateType.COMPLETED.value),
+        key="hourly-accounts-summary",
+        description="which accounts landed",
+    )
 
 
 async def publish_checks(checks: Sequence[AccountCheck], key: str, title: str) -> None:

@@ -8,7 +8,15 @@ can fix (``UserError``). Nothing here knows Prefect or HTTP.
 
 from storage.backends import LocalStorage, Storage
 from storage.datadir import DataDir, RunStore
-from storage.errors import UserError
+from storage.errors import UserError, first_line
 from storage.lake import validate_account_name
 
-__all__ = ["DataDir", "LocalStorage", "RunStore", "Storage", "UserError", "validate_account_name"]
+__all__ = [
+    "DataDir",
+    "LocalStorage",
+    "RunStore",
+    "Storage",
+    "UserError",
+    "first_line",
+    "validate_account_name",
+]

@@ -42,7 +42,7 @@ import pyarrow.fs as pafs
 from fsspec.implementations.arrow import ArrowFSWrapper
 
 from storage import crashpoints
-from storage.errors import UserError
+from storage.errors import UserError, first_line
 
 __all__ = [
     "LAKE_URL_ENV",
@@ -380,16 +380,12 @@ class ObjectStorage(Storage):
         try:
             info = self.filesystem.get_file_info(self.bucket)
         except OSError as exc:
-            raise UserError(f"cannot reach {self.url}: {_first_line(exc)}") from None
+            raise UserError(f"cannot reach {self.url}: {first_line(exc)}") from None
         if info.type == pafs.FileType.NotFound:
             raise UserError(f"{self.url}: bucket {self.bucket!r} does not exist")
 
     def register_with(self, connection: Any) -> None:
         connection.register_filesystem(_DuckDBS3(self.filesystem, skip_instance_cache=True))
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def open_storage(

@@ -102,7 +102,9 @@ class DataDir:
                 try:
                     with (
                         closing(RowFingerprints(self.path)) as fingerprints,
-                        LakeWriter(self.path, run_id, lake_url=self.lake_url) as writer,
+                        LakeWriter(
+                            self.path, run_id, recover=False, lake_url=self.lake_url
+                        ) as writer,
                     ):
                         store = RunStore(account, run_id, ledger, fingerprints, writer)
                         yield store
