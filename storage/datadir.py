@@ -81,16 +81,19 @@ class DataDir:
         if not (self.path / "lake").is_dir():
             raise UserError(f"no lake in {self.path}: run `margin-etl export` first")
         with DataDirLock(self.path):
-            recover_lake(self.path)
+            recover_lake(self.path, lake_url=self.lake_url)
             for stream in streams:
-                yield from compact_stream(self.path, stream, min_files=min_files)
+                yield from compact_stream(
+                    self.path, stream, min_files=min_files, lake_url=self.lake_url
+                )
 
     @contextmanager
     def open_run(self, account: str, run_id: str, params: Mapping[str, Any]) -> Iterator[RunStore]:
         """Hold the directory for one run of ``account``: lock, recover, record, land.
 
         The run is recorded as completed, with ``RunStore.outcome``, when the block ends, or as
-        failed when it raises; rows not committed by then are dropped, never marked covered.
+        failed when it raises, and then the rows not yet committed are dropped. Only
+        ``RunStore.commit`` marks windows covered.
         """
         validate_account_name(account)
         self.path.mkdir(parents=True, exist_ok=True)
