@@ -200,6 +200,7 @@ class SimulatorApp:
         fault = self.faults.draw(state_changing=request.method != "GET")
         if fault is not None:
             stats.faults += 1
+            self.stats.fault_kinds[fault.kind] += 1
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay_ms / 1000)
             elif fault.kind not in ("clock_skew", "truncate"):
@@ -282,6 +283,7 @@ class SimulatorApp:
         }
         with contextlib.suppress(ExchangeError):  # the ledger said no: nothing arrived
             actions[arrival]()
+            self.stats.fault_kinds["rows_arrived"] += 1
 
     def _refused(
         self, endpoint: Endpoint, verdict: Verdict, headers: dict[str, str], now: int
