@@ -290,7 +290,8 @@ def test_truth_dir_matches_the_api(
     pinned: tuple[RunningSimulator, SignedClient], tmp_path: Path
 ) -> None:
     running, client = pinned
-    answer = client.http.post("/_sim/truth", params={"dir": str(tmp_path)}).json()
+    with running.exchange.lock:
+        now_ms = running.app.write_truth(tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     streams = ["loans", "repays", "interest", "transfers", "liquidations", "orders", "trades"]
     assert names == {f"{s}.jsonl" for s in [*streams, "account_snapshots"]} | {"account.json"}
@@ -303,8 +304,8 @@ def test_truth_dir_matches_the_api(
         "/sapi/v1/margin/loan",
         asset="BTC",
         size=100,
-        startTime=answer["now_ms"] - 30 * DAY_MS,
-        endTime=answer["now_ms"],
+        startTime=now_ms - 30 * DAY_MS,
+        endTime=now_ms,
     )
     by_id = {r["txId"]: r for r in loans}
     assert served["rows"] and all(by_id[r["txId"]] == r for r in served["rows"])
