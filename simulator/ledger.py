@@ -404,22 +404,36 @@ class Exchange:
                 if wallet.borrowed:
                     rate = self.market.rate_units(asset, t)
                     self._charge_interest(account, asset, wallet.borrowed, rate, t, "PERIODIC")
-        if in_debt:
-            self._check_margin(t)
+        hour = t // HOUR_MS
+        risky = in_debt and self._may_liquidate(hour)
+        if risky and self._check_margin(t):
+            risky = self._may_liquidate(hour)  # what the liquidation left
         self._next_hour = t + HOUR_MS
         self._watch_hour = -1
-        self._watch_margin(t)
+        if risky:
+            self._watch_hour = hour
+            self._wake_minutes(t)
 
-    def _check_margin(self, t: int) -> None:
+    def _check_margin(self, t: int) -> bool:
+        """Force-liquidate if the margin level is at or below 1.1; whether it did."""
         held, owed = self._exposure(self._cross, t)
         if owed and held * 10 <= owed * 11:
             self._liquidate(t)
+            return True
+        return False
 
     def _watch_margin(self, t: int) -> None:
         """Check the margin every minute of this hour if its price range could force a sale."""
         hour = t // HOUR_MS
         if self._watch_hour == hour:
             return
+        if self._may_liquidate(hour):
+            self._watch_hour = hour
+            self._wake_minutes(t)
+
+    def _may_liquidate(self, hour: int) -> bool:
+        """Whether the cross margin level could reach 1.1 at some minute of the hour: assets at
+        their lowest and debts at their highest price of the hour (conservative bounds)."""
         held = owed = 0
         for asset, w in self._wallets.items():
             gross, debt = w.free + w.locked, w.owed
@@ -427,9 +441,7 @@ class Exchange:
                 lo, hi = self.market.paths[asset].hour_range(hour)
                 held += gross * lo
                 owed += debt * hi
-        if owed and held * 10 <= owed * 11:
-            self._watch_hour = hour
-            self._wake_minutes(t)
+        return bool(owed) and held * 10 <= owed * 11
 
     def _snapshot_step(self, t: int) -> None:
         self._snapshots.add(t, self._snapshot_at(self._cross, t))
@@ -439,7 +451,10 @@ class Exchange:
         hour = t // HOUR_MS
         if hour != self._fill_hour:
             self._fill_hour = hour
-            self._fill_candidates = [w for w in self._working.values() if self._may_fill(w, hour)]
+            ranges: dict[str, tuple[int, int]] = {}  # one price range per symbol and hour
+            self._fill_candidates = [
+                w for w in self._working.values() if self._may_fill(w, hour, ranges)
+            ]
         if self._fill_candidates:
             self._fill_minute(t)
         watching = self._watch_hour == hour
@@ -463,8 +478,12 @@ class Exchange:
             w for w in self._fill_candidates if w.order.order_id in self._working
         ]
 
-    def _may_fill(self, working: _Working, hour: int) -> bool:
-        lo, hi = self.market.price_range(working.spec.symbol, hour)
+    def _may_fill(self, working: _Working, hour: int, ranges: dict[str, tuple[int, int]]) -> bool:
+        symbol = working.spec.symbol
+        bounds = ranges.get(symbol)
+        if bounds is None:
+            bounds = ranges[symbol] = self.market.price_range(symbol, hour)
+        lo, hi = bounds
         return lo <= working.price if working.order.side == "BUY" else hi >= working.price
 
     # -- reference data --------------------------------------------------------------------
