@@ -1261,6 +1261,8 @@ class Exchange:
             raise ExchangeError(-2010, "Account has insufficient balance for requested action.")
         order = self._new_order(account, spec, side, "MARKET", Decimal(0), qty, t, client_id, "GTC")
         order.is_liquidation = liquidation
+        if quote_qty is not None:
+            order.orig_quote_qty = from_units(quote_qty)
         if liquidation:
             order.time_in_force = "IOC"
         trades = []

@@ -125,6 +125,7 @@ class OrderRecord:
     status: Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED"] = "NEW"
     is_liquidation: bool = False
     is_isolated: bool = False
+    orig_quote_qty: Decimal = Decimal(0)  # a MARKET order's quoteOrderQty, if it had one
 
 
 @dataclass(slots=True)
