@@ -354,6 +354,60 @@ def test_market_orders_by_quote_order_qty(veteran: Veteran) -> None:
     assert code_of(limit) == -1106
 
 
+def test_isolated_writes_and_auto_repay_orders(veteran: Veteran) -> None:
+    _, client = veteran
+    iso = {"isolatedSymbol": "BTCUSDT"}
+    moved = client.ok(
+        "POST",
+        "/sapi/v1/asset/transfer",
+        type="MARGIN_ISOLATEDMARGIN",
+        toSymbol="BTCUSDT",
+        asset="USDT",
+        amount="25",
+    )["tranId"]
+    cross_side = client.ok("GET", f"{M}/transfer", size=5)["rows"]
+    isolated_side = client.ok("GET", f"{M}/transfer", size=5, **iso)["rows"]
+    (out,) = [r for r in cross_side if r["txId"] == moved]
+    (into,) = [r for r in isolated_side if r["txId"] == moved]
+    assert (out["type"], out["transTo"], out["toSymbol"]) == (
+        "ROLL_OUT",
+        "ISOLATED_MARGIN",
+        "BTCUSDT",
+    )
+    assert (into["type"], into["transFrom"]) == ("ROLL_IN", "CROSS_MARGIN")
+    borrowed = client.ok(
+        "POST",
+        f"{M}/borrow-repay",
+        asset="USDT",
+        isIsolated="TRUE",
+        symbol="BTCUSDT",
+        amount="10",
+        type="BORROW",
+    )["tranId"]
+    (row,) = client.ok("GET", f"{M}/borrow-repay", type="BORROW", txId=borrowed, **iso)["rows"]
+    assert (row["type"], row["isolatedSymbol"], row["amount"]) == (
+        "MANUAL",
+        "BTCUSDT",
+        "10.00000000",
+    )
+    assert client.ok("GET", f"{M}/borrow-repay", type="BORROW", txId=borrowed)["rows"] == []
+    # sideEffectType=AUTO_REPAY: what the order brings in repays the debt, typed AUTO
+    balances = {a["asset"]: a for a in client.ok("GET", f"{M}/account")["userAssets"]}
+    debt = D(balances["ETH"]["borrowed"]) + D(balances["ETH"]["interest"])
+    assert debt > 0
+    filled = client.ok(
+        "POST",
+        f"{M}/order",
+        symbol="ETHUSDT",
+        side="BUY",
+        type="MARKET",
+        quantity="0.05",
+        sideEffectType="AUTO_REPAY",
+    )
+    repays = client.ok("GET", f"{M}/borrow-repay", type="REPAY", asset="ETH", size=3)["rows"]
+    assert repays[0]["type"] == "AUTO" and repays[0]["timestamp"] == filled["transactTime"]
+
+
 # -- truth and time ------------------------------------------------------------------------------
 
 
