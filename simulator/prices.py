@@ -137,6 +137,8 @@ class AssetPath:
         self._crashes = tuple(c for c in crashes if c.asset == spec.name)
         self._cache_minute = -1
         self._cache_units = 0
+        self._range_hour = -1
+        self._range = (0, 0)
 
     def _knot(self, index: int) -> int:
         knots = self._knots
@@ -176,8 +178,20 @@ class AssetPath:
 
     def hour_range(self, hour: int) -> tuple[int, int]:
         """Bounds (inclusive, conservative) of the price during the given hour index."""
-        start = hour * 60
-        a, b = self._walk(start), self._walk(start + 60)
+        if hour != self._range_hour:  # asked for every hour, often several times
+            self._range = self._hour_range(hour)
+            self._range_hour = hour
+        return self._range
+
+    def _hour_range(self, hour: int) -> tuple[int, int]:
+        # the walk at the hour's first minute and the next hour's: the two knots themselves
+        index = hour - self._origin_hour
+        knots = self._knots
+        if index >= 0 and index + 1 < len(knots):
+            a, b = knots[index], knots[index + 1]
+        else:
+            a = self._knot(index) if index >= 0 else knots[0]
+            b = self._knot(index + 1) if index >= -1 else knots[0]
         lo, hi = min(a, b), max(a, b)
         lo -= lo * self._jitter // BP + 1
         hi += hi * self._jitter // BP + 1
