@@ -27,12 +27,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, snapshot_source, snapshot_at, asset
-        order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, snapshot_source, snapshot_at, asset))
 ),
 
 final as (

@@ -27,11 +27,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, symbol, trade_id order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, symbol, trade_id))
 ),
 
 final as (

@@ -24,11 +24,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, tx_id order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, tx_id))
 ),
 
 final as (
