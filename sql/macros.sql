@@ -22,6 +22,14 @@ create or replace macro recon_status(difference, pending_rows, is_within_late_wi
         else 'break'
     end;
 
+-- A term of a break as text, "name=amount"; nonzero_term is null for a zero amount (concat_ws
+-- then leaves it out).
+create or replace macro term(name, amount) as
+    name || '=' || plain_decimal(amount);
+
+create or replace macro nonzero_term(name, amount) as
+    case when amount <> 0 then term(name, amount) end;
+
 -- The content hash of a row without a key: its fields (text, in a fixed order) joined by '|'.
 create or replace macro content_hash(fields) as
     md5(array_to_string(fields, '|'));
