@@ -6,6 +6,10 @@
 -- Rules: FAILED rows had no effect and are left out; PENDING rows are in (their effect happened,
 -- the status lags) and keep their status so reconciliation can treat them as provisional.
 -- Isolated-margin rows are left out (the snapshots are of the cross account).
+-- test: unique(account, entry_key)
+-- test: not_null(account, ledger_at, asset, entry_type, balance_effect)
+-- test: accepted_values(entry_type: ENTRY_TYPES)
+-- test: accepted_values(side: SIDES)
 with transfers as (
     select * from int_ledger_transfers
 ),

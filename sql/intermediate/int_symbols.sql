@@ -4,6 +4,7 @@
 -- known quote asset, then the longest quote.
 -- Symbols and assets are read from the raw sources: every version of a row has the same
 -- symbol and asset, and a column scan is much cheaper than the staging dedup.
+-- test: unique(symbol)
 with trades as (
     select distinct symbol from src_trades
 ),

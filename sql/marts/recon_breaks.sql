@@ -3,6 +3,8 @@
 -- 'interest_charge'; an hour's charged principal not equal to the ledger's: 'interest_principal').
 -- status is 'break' or 'provisional' (see recon_status); `terms` lists the terms of the
 -- expected side (the balance's non-zero ones), so a person sees where to look.
+-- test: accepted_values(kind: BREAK_KINDS)
+-- test: accepted_values(status: break, provisional)
 with principal as (
     select * from recon_principal
 ),

@@ -1,4 +1,6 @@
 -- Force-liquidation orders: one row per orderId, the latest version seen.
+-- test: unique(account, liquidation_key)
+-- test: accepted_values(side: SIDES)
 with source as (
     select * from src_liquidations
 ),

@@ -4,6 +4,9 @@
 -- (latest_by_tx_id_or_content in macros.sql): a content hash of what never changes (asset,
 -- principal, time, isolated symbol; not the status, which moves from PENDING to CONFIRMED)
 -- plus the ordinal among identical rows within one fetch (run, partition).
+-- test: unique(account, loan_key)
+-- test: not_null(account, loan_key, asset, principal, status, loaned_at)
+-- test: accepted_values(status: LOAN_STATUSES)
 with source as (
     select * from src_loans
 ),

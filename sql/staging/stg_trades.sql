@@ -1,4 +1,6 @@
 -- Margin trades (fills): one row per (symbol, id), the latest version seen.
+-- test: unique(account, trade_key)
+-- test: not_null(account, symbol, price, qty, commission, traded_at)
 with source as (
     select * from src_trades
 ),
