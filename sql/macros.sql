@@ -5,34 +5,40 @@
 
 -- A decimal as plain text: no exponent, trailing zeros of the fraction removed, no bare point
 -- ("1.500000000000000000" -> "1.5", "0E-18" -> "0"). Same rule as the CSV reports.
-create or replace macro plain_decimal(x) as
-    rtrim(rtrim(cast(cast(x as decimal(38, 18)) as varchar), '0'), '.');
+create or replace macro plain_decimal(x) as (
+    rtrim(rtrim(cast(cast(x as decimal(38, 18)) as varchar), '0'), '.')
+);
 
 -- A naive UTC timestamp as ISO-8601 with milliseconds and a Z.
-create or replace macro iso_utc(t) as
-    strftime(t, '%Y-%m-%dT%H:%M:%S.%g') || 'Z';
+create or replace macro iso_utc(t) as (
+    strftime(t, '%Y-%m-%dT%H:%M:%S.%g') || 'Z'
+);
 
 -- A reconciliation row's status: a zero difference matches; a non-zero one is provisional while
 -- rows may still change (PENDING rows inside, or the row ends within the late-arrival
 -- window of the account's newest fetch), and a break otherwise.
-create or replace macro recon_status(difference, pending_rows, is_within_late_window) as
+create or replace macro recon_status(difference, pending_rows, is_within_late_window) as (
     case
         when difference = 0 then 'matched'
         when pending_rows > 0 or coalesce(is_within_late_window, false) then 'provisional'
         else 'break'
-    end;
+    end
+);
 
 -- A term of a break as text, "name=amount"; nonzero_term is null for a zero amount (concat_ws
 -- then leaves it out).
-create or replace macro term(name, amount) as
-    name || '=' || plain_decimal(amount);
+create or replace macro term(name, amount) as (
+    name || '=' || plain_decimal(amount)
+);
 
-create or replace macro nonzero_term(name, amount) as
-    case when amount <> 0 then term(name, amount) end;
+create or replace macro nonzero_term(name, amount) as (
+    case when amount <> 0 then term(name, amount) end
+);
 
 -- The content hash of a row without a key: its fields (text, in a fixed order) joined by '|'.
-create or replace macro content_hash(fields) as
-    md5(array_to_string(fields, '|'));
+create or replace macro content_hash(fields) as (
+    md5(array_to_string(fields, '|'))
+);
 
 -- The latest version of each row of `versions` per `version_key`: the one fetched last, then
 -- by the newest run id. Every staging model keeps only this version of a row.
@@ -58,7 +64,9 @@ create or replace macro latest_version(versions, version_key) as table
 -- `versions` holds account, tx_id, content_hash, run_id, fetch_partition and fetched_at.
 create or replace macro latest_by_tx_id_or_content(versions) as table
     with keyed_versions as (
-        select * from query_table(versions) where tx_id is not null
+        select *
+        from query_table(versions)
+        where tx_id is not null
     ),
 
     unkeyed_versions as (
@@ -81,12 +89,14 @@ create or replace macro latest_by_tx_id_or_content(versions) as table
 
     keyed_counts as (
         select
-            account,
-            content_hash,
-            count(distinct tx_id) as keyed_rows
+            keyed_versions.account,
+            keyed_versions.content_hash,
+            count(distinct keyed_versions.tx_id) as keyed_rows
         from keyed_versions
-        semi join unkeyed_versions using (account, content_hash)
-        group by account, content_hash
+        semi join unkeyed_versions
+            on keyed_versions.account = unkeyed_versions.account
+            and keyed_versions.content_hash = unkeyed_versions.content_hash
+        group by keyed_versions.account, keyed_versions.content_hash
     ),
 
     unkeyed_kept as (
