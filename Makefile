@@ -9,7 +9,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL := WARNING
 
-.PHONY: demo test lint typecheck unit bench chaos clean
+.PHONY: demo test lint sqlfix typecheck unit bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint sql
+
+# rewrites the SQL models in the style .sqlfluff sets (review the diff)
+sqlfix: $(STAMP)
+	$(BIN)/sqlfluff fix sql
 
 typecheck: $(STAMP)
 	$(BIN)/mypy flows connectors models simulator sql bench
