@@ -174,3 +174,79 @@ class IdCursorPaginator:
         if not isinstance(doc, list):
             raise MalformedResponse("cursor answer is not a list", where=self.spec.path)
         return [normalise_row(self.spec, dict(r)) for r in doc]
+
+
+def _listed(spec: EndpointSpec, doc: Any) -> list[Row]:
+    """The rows of a bare-list answer as dicts (array rows named by the spec's `row_fields`)."""
+    if not isinstance(doc, list):
+        raise MalformedResponse("answer is not a list", where=spec.path)
+    if spec.row_fields:
+        named = []
+        for row in doc:
+            if not isinstance(row, list) or len(row) < len(spec.row_fields):
+                raise MalformedResponse("array row shorter than its fields", where=spec.path)
+            named.append(dict(zip(spec.row_fields, row, strict=False)))
+        return [normalise_row(spec, r) for r in named]
+    return [normalise_row(spec, dict(r)) for r in doc]
+
+
+class WindowPaginator:
+    """One call per window, the window sized so its rows fit one answer (rates, candles).
+
+    An answer as long as the limit may have been cut short: the window is then halved and
+    each half read again, so a denser history than planned costs calls, never rows.
+    """
+
+    def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
+        assert spec.paging == "window" and spec.page_size is not None
+        self.client = client
+        self.spec = spec
+        self.limit = spec.page_size
+
+    async def read_window(self, params: Pairs, window: Window) -> list[Row]:
+        query = [*params, *window.params().items(), (self.spec.limit_param, self.limit)]
+        rows = _listed(self.spec, await self.client.call(self.spec, query))
+        if len(rows) < self.limit:
+            return sorted(rows, key=lambda r: row_time(self.spec, r))
+        if window.length_ms < 2:
+            raise PagingUnstable(
+                "a millisecond holds more rows than one answer", where=self.spec.path
+            )
+        middle = window.start_ms + window.length_ms // 2
+        halves = (Window(window.start_ms, middle), Window(middle, window.end_ms))
+        return [row for half in halves for row in await self.read_window(params, half)]
+
+
+class WindowCursorPaginator:
+    """Time windows, each walked with an ascending cursor from id 0 (the capital flow).
+
+    With both times and `fromId`, the answer holds the window's rows with a larger id, oldest
+    first, up to the limit; the walk goes on from the last id until an answer is short.
+    """
+
+    def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
+        assert spec.paging == "window_cursor" and spec.page_size is not None
+        assert spec.cursor_param and spec.cursor_field
+        self.client = client
+        self.spec = spec
+        self.limit = spec.page_size
+        self.cursor_param = spec.cursor_param
+        self.cursor_field = spec.cursor_field
+
+    async def read_window(self, params: Pairs, window: Window) -> list[Row]:
+        found: dict[int, Row] = {}
+        cursor = 0
+        while True:
+            query = [
+                *params,
+                *window.params().items(),
+                (self.cursor_param, cursor),
+                (self.spec.limit_param, self.limit),
+            ]
+            rows = _listed(self.spec, await self.client.call(self.spec, query))
+            ahead = [r for r in rows if int(r[self.cursor_field]) > cursor]
+            for row in ahead:
+                found[int(row[self.cursor_field])] = row
+            if len(rows) < self.limit or not ahead:
+                return [found[key] for key in sorted(found)]
+            cursor = max(int(r[self.cursor_field]) for r in ahead)

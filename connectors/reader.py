@@ -14,17 +14,31 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar
 
 from connectors.client import BinanceClient
 from connectors.errors import EndpointNotFound
-from connectors.paging import IdCursorPaginator, PageNumberPaginator, Pairs, Row
+from connectors.paging import (
+    IdCursorPaginator,
+    PageNumberPaginator,
+    Pairs,
+    Row,
+    WindowCursorPaginator,
+    WindowPaginator,
+)
 from connectors.specs import HISTORY_STREAMS, HOUR_MS, SPECS, EndpointSpec
 from connectors.windows import Window, plan_windows
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class WindowReader(Protocol):
+    """Reads one closed time window of a stream completely."""
+
+    async def read_window(self, params: Pairs, window: Window) -> list[Row]: ...
+
 
 # Start a little inside a retention limit: the server's "now" moves on while we read.
 RETENTION_MARGIN_MS = HOUR_MS
@@ -60,10 +74,12 @@ class AccountSnapshot:
 
 @dataclass(frozen=True)
 class Partitions:
-    """What to read per stream: assets (borrow/repay) and symbols (orders/trades)."""
+    """What to read per stream: assets (borrow/repay, rates), symbols (orders/trades) and the
+    pairs that price the assets in the reporting quote asset (prices)."""
 
     assets: tuple[str, ...]
     symbols: tuple[str, ...]
+    price_symbols: tuple[str, ...] = ()
 
     def values(self, spec: EndpointSpec) -> tuple[str | None, ...]:
         """The partition values to read `spec` under (None: one unpartitioned pass)."""
@@ -71,7 +87,8 @@ class Partitions:
             return (None,)
         if spec.partition_values:
             return spec.partition_values
-        return self.assets if spec.partition == "asset" else self.symbols
+        by_kind = {"asset": self.assets, "price_symbol": self.price_symbols}
+        return by_kind.get(spec.partition, self.symbols)
 
 
 async def read_stream(
@@ -103,15 +120,16 @@ async def read_stream(
     )
     label = partition or ""
     assert spec.stream is not None
-    if spec.paging == "page":
+    windowed = WINDOW_PAGINATORS.get(spec.paging)
+    if windowed is not None:
         limit = spec.window_limit(partitioned=partition is not None)
         assert limit is not None
-        paginator = PageNumberPaginator(client, spec)
+        paginator = windowed(client, spec)
         windows = plan_windows(start_ms, end_ms, limit)
 
         def job(window: Window) -> Callable[[], Awaitable[StreamBatch]]:
             async def read() -> StreamBatch:
-                rows = await paginator.read_window(params, window)
+                rows = _with_partition(spec, partition, await paginator.read_window(params, window))
                 return StreamBatch(spec.stream or "", label, api, rows, window)
 
             return read
@@ -139,20 +157,38 @@ def oldest_readable_ms(spec: EndpointSpec, now_ms: int) -> int | None:
     return now_ms - spec.retention_ms + RETENTION_MARGIN_MS
 
 
+WINDOW_PAGINATORS: dict[str, Callable[[BinanceClient, EndpointSpec], WindowReader]] = {
+    "page": PageNumberPaginator,
+    "window": WindowPaginator,
+    "window_cursor": WindowCursorPaginator,
+}
+
+
+def _with_partition(spec: EndpointSpec, partition: str | None, rows: list[Row]) -> list[Row]:
+    """Rows that do not name their partition (klines) get it under its parameter's name."""
+    if partition is None or not spec.row_fields or spec.partition_param is None:
+        return rows
+    return [{spec.partition_param: partition, **row} for row in rows]
+
+
 def _readable_range(
     client: BinanceClient, spec: EndpointSpec, start_ms: int, end_ms: int
 ) -> tuple[int, int]:
-    """Clamped to the server's now, and to its retention where `start_ms` is already past it.
+    """Clamped to the server's now (to the last closed period for rows that change until their
+    period closes), and to its retention where `start_ms` is already past it.
 
     A start inside the margin is kept: a caller that computed it from an earlier "now" (the
     export's cutoff) reads exactly what it planned, and its coverage says so.
     """
     now = client.server_now_ms()
+    end_ms = min(end_ms, now)
+    if spec.closed_periods_ms is not None:
+        end_ms -= end_ms % spec.closed_periods_ms
     oldest = oldest_readable_ms(spec, now)
     if oldest is None or start_ms >= oldest - RETENTION_MARGIN_MS:
-        return start_ms, min(end_ms, now)
+        return start_ms, end_ms
     log.warning("%s: history before %d is past retention; reading from there", spec.name, oldest)
-    return oldest, min(end_ms, now)
+    return oldest, end_ms
 
 
 async def _in_order(jobs: Iterable[Callable[[], Awaitable[T]]], depth: int) -> AsyncIterator[T]:
@@ -211,6 +247,7 @@ async def discover_partitions(
     assets: Iterable[str] = (),
     symbols: Iterable[str] = (),
     rows: Iterable[Mapping[str, Any]] = (),
+    quote_asset: str | None = None,
 ) -> Partitions:
     """Assets and symbols worth reading, without scanning every pair of the exchange.
 
@@ -218,6 +255,7 @@ async def discover_partitions(
     configuration or earlier exports), plus those named in `rows` (e.g. interest and transfer
     history already read, which name every asset ever borrowed or moved in). Symbols:
     `symbols` plus every margin pair (from allPairs) whose base and quote are both known assets.
+    Price symbols: the pair of each known asset against `quote_asset`, where there is one.
     """
     snapshot = account or await read_account(client)
     known = {b["asset"] for b in snapshot.data.get("userAssets", []) if _nonzero(b)}
@@ -230,10 +268,13 @@ async def discover_partitions(
     except EndpointNotFound:
         log.warning("allPairs is not served here; reading configured symbols only")
         pairs = []
+    priced = set()
     for pair in pairs:
         if pair.get("base") in known and pair.get("quote") in known:
             chosen.add(str(pair["symbol"]))
-    return Partitions(tuple(sorted(known)), tuple(sorted(chosen)))
+        if pair.get("base") in known and pair.get("quote") == quote_asset:
+            priced.add(str(pair["symbol"]))
+    return Partitions(tuple(sorted(known)), tuple(sorted(chosen)), tuple(sorted(priced)))
 
 
 # Streams whose rows name the assets an account ever borrowed or moved: read them before
@@ -321,10 +362,16 @@ class MarginClient(BinanceClient):
         assets: Iterable[str] = (),
         symbols: Iterable[str] = (),
         rows: Iterable[Mapping[str, Any]] = (),
+        quote_asset: str | None = None,
     ) -> Partitions:
         """See `connectors.reader.discover_partitions`."""
         return await discover_partitions(
-            self, account=account, assets=assets, symbols=symbols, rows=rows
+            self,
+            account=account,
+            assets=assets,
+            symbols=symbols,
+            rows=rows,
+            quote_asset=quote_asset,
         )
 
     async def __aenter__(self) -> MarginClient:

@@ -40,7 +40,7 @@ from models.rows import RowContext, daily_snapshot_rows, live_snapshot_rows, to_
 SNAPSHOT_STREAM = "account_snapshots"
 ALL_STREAMS: tuple[str, ...] = (*HISTORY_STREAMS, SNAPSHOT_STREAM)
 # Read first: their rows name every asset ever moved or borrowed, which partitions the rest.
-DISCOVERY_STREAMS = ("transfers", "interest", "liquidations")
+DISCOVERY_STREAMS = ("transfers", "interest", "liquidations", "capital_flow")
 DEFAULT_HISTORY_MS = 90 * DAY_MS  # a first run reads this far back unless told --since
 COMMIT_EVERY_ROWS = 200_000  # buffered rows that make a commit (flush + mark) due
 LIVE_STATE = "live-state"  # fingerprint of the last stored live snapshot's balances
@@ -337,14 +337,15 @@ class AccountExport:
         account = self.request.account
         earlier_assets: set[str] = set()
         earlier_symbols: set[str] = set()
-        for stream, into in (("loans", earlier_assets), ("repays", earlier_assets)):
-            into.update(p for p in self.ledger.partitions(self.account, stream) if p)
+        for stream in ("loans", "repays", "interest_rates"):
+            earlier_assets.update(p for p in self.ledger.partitions(self.account, stream) if p)
         for stream in ("orders", "trades"):
             earlier_symbols.update(p for p in self.ledger.partitions(self.account, stream) if p)
         self.partitions = await self.client.discover_partitions(
             account=AccountSnapshot(self.cutoff_ms, self._account_doc),
             assets=(*account.assets, *earlier_assets, *self._assets_seen),
             symbols=(*account.symbols, *earlier_symbols),
+            quote_asset=account.report_currency,
         )
 
     async def _needs_partitions(self) -> bool:

@@ -5,8 +5,10 @@ current status), streamed to disk in time order; each file is replaced atomicall
 Files: `<stream>.jsonl` for each cross-margin history stream, `account_snapshots.jsonl`,
 `capital_flow.jsonl` (every cross row, ascending by id, no retention cut), `interest_rates.jsonl`
 (each asset's hourly daily-rate rows, as interestRateHistory answers them, from the opening
-hour on), `account.json`; and per isolated pair `isolated/<symbol>/<stream>.jsonl`,
-`isolated/<symbol>/capital_flow.jsonl` and `isolated/<symbol>/account.json`.
+hour or the oldest the endpoint serves, whichever is earlier), `prices.jsonl` (every symbol's
+closed daily klines, `{"symbol", "kline": [...]}`), `account.json`; and per isolated pair
+`isolated/<symbol>/<stream>.jsonl`, `isolated/<symbol>/capital_flow.jsonl` and
+`isolated/<symbol>/account.json`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ import orjson
 from simulator import capital, render
 from simulator.contract import ExchangeProtocol
 from simulator.handlers import btc_usdt
-from simulator.prices import HOUR_MS
+from simulator.klines import tape_of
+from simulator.prices import DAY_MS, HOUR_MS
+from simulator.reference import RATE_RETENTION_MS, kline_row
 
 Row = dict[str, Any]
 SortKey = Callable[[Row], tuple[int, int]]
 CHUNK = 4096  # rows per write
+KLINES_LIMIT = 1000
 
 
 def write_truth(exchange: ExchangeProtocol, truth_dir: Path) -> None:
@@ -40,7 +45,10 @@ def write_truth(exchange: ExchangeProtocol, truth_dir: Path) -> None:
     snapshots = (render.snapshot_vo(s) for s in exchange.daily_snapshots(start, end))
     write_jsonl(truth_dir / "account_snapshots.jsonl", snapshots)
     write_jsonl(truth_dir / "capital_flow.jsonl", capital.flow_rows(exchange, start, end))
-    write_jsonl(truth_dir / "interest_rates.jsonl", rate_rows(exchange, start, end))
+    # the rate history is the market's: served for its last months whenever the account opened
+    rates_from = min(start, end - RATE_RETENTION_MS)
+    write_jsonl(truth_dir / "interest_rates.jsonl", rate_rows(exchange, rates_from, end))
+    write_jsonl(truth_dir / "prices.jsonl", price_rows(exchange, end))
     account = render.account(exchange.snapshot(), btc_usdt(exchange, end))
     write_atomic(truth_dir / "account.json", orjson.dumps(account, option=orjson.OPT_INDENT_2))
     for symbol in exchange.isolated_symbols:
@@ -115,6 +123,25 @@ def rate_rows(exchange: ExchangeProtocol, start: int, end: int) -> Iterator[Row]
     for asset in exchange.assets:
         for hour in range(first, end + 1, HOUR_MS):
             yield render.interest_rate_row(asset, exchange.rate(asset, hour), hour)
+
+
+def price_rows(exchange: ExchangeProtocol, end: int) -> Iterator[Row]:
+    """Per symbol, every closed daily candle since the market's listing, as GET /api/v3/klines
+    answers it (an array), beside the symbol it belongs to."""
+    tape = tape_of(exchange)
+    last_open = end - end % DAY_MS - DAY_MS
+    for symbol in sorted(exchange.symbols):
+        start = tape.listing_ms - tape.listing_ms % DAY_MS  # the listing day's candle too
+        while start <= last_open:
+            found = tape.klines(symbol, "1d", 0, start, last_open, KLINES_LIMIT, end)
+            for kline in found:
+                yield {
+                    "symbol": symbol,
+                    "kline": kline_row(kline.open_ms, kline.close_ms, kline.bar),
+                }
+            if len(found) < KLINES_LIMIT:
+                break
+            start = found[-1].open_ms + DAY_MS
 
 
 def write_jsonl(path: Path, rows: Iterable[Row]) -> None:

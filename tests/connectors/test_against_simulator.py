@@ -23,7 +23,7 @@ from connectors.client import ClientSettings
 from connectors.errors import EndpointNotFound, NoMarginAccount
 from connectors.reader import RETENTION_MARGIN_MS, MarginClient, StreamBatch, read_history
 from connectors.retry import RetrySettings
-from connectors.specs import DAY_MS, HISTORY_STREAMS, spec_for
+from connectors.specs import DAY_MS, spec_for
 from simulator.auth import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -53,6 +53,7 @@ KEYS = {
     "orders": ("symbol", "orderId"),
     "trades": ("symbol", "id"),
 }
+TYPED_STREAMS = tuple(KEYS)  # the typed history; the new streams are tested with the export
 
 Row = dict[str, Any]
 
@@ -67,7 +68,7 @@ def client(sim: RunningSimulator, api: str = "auto", **kw: Any) -> MarginClient:
 
 def export(sim: RunningSimulator, api: str = "auto") -> tuple[int, dict[str, list[Row]], Any]:
     """Read every stream from before the account opened to now; rows per stream."""
-    rows: dict[str, list[Row]] = {s: [] for s in HISTORY_STREAMS}
+    rows: dict[str, list[Row]] = {s: [] for s in TYPED_STREAMS}
 
     def sink(batch: StreamBatch) -> None:
         rows[batch.stream].extend(batch.rows)
@@ -76,7 +77,7 @@ def export(sim: RunningSimulator, api: str = "auto") -> tuple[int, dict[str, lis
         async with client(sim, api) as margin:
             start = sim.exchange.opened_ms - DAY_MS
             end = margin.server_now_ms()
-            await read_history(margin, start, end, sink)
+            await read_history(margin, start, end, sink, streams=TYPED_STREAMS)
             return end, margin.stats
 
     end, stats = asyncio.run(run())
@@ -87,7 +88,7 @@ def truth(sim: RunningSimulator, directory: Path) -> dict[str, list[Row]]:
     sim.app.write_truth(directory)
     return {
         s: [json.loads(line) for line in (directory / f"{s}.jsonl").read_text().splitlines()]
-        for s in HISTORY_STREAMS
+        for s in TYPED_STREAMS
     }
 
 
@@ -139,7 +140,7 @@ def test_reading_every_stream_equals_the_truth(
     end, mine, stats = export(running)
     real = truth(running, tmp_path)
     assert sum(len(r) for r in mine.values()) > 1000  # a real history, not an empty one
-    for stream in HISTORY_STREAMS:
+    for stream in TYPED_STREAMS:
         seconds = stream == "transfers" and profile == "hostile"
         assert_equal_to_truth(stream, mine[stream], real[stream], end, seconds)
     if profile != "none":
