@@ -52,6 +52,9 @@ class ExchangeProtocol(Protocol):
     def advance_clock(self, delta_ms: int) -> None:
         """Move simulated time forward (tests travel in time instead of sleeping)."""
 
+    def pin(self) -> None:
+        """Stop the clock where it is now (a test takes the truth of one instant)."""
+
     def catch_up(self) -> None:
         """Process everything due up to now_ms(): hourly interest, fills, confirmations, daily
         snapshots, liquidations. Cheap when nothing is due; the HTTP layer calls it per request."""

@@ -332,6 +332,14 @@ class Exchange:
             self._pinned = time_ms
             self.catch_up()
 
+    def pin(self) -> None:
+        """Stop the clock where it is (a test takes the truth of one instant); `go_live`
+        releases it, `advance_clock` still moves it."""
+        with self.lock:
+            if self._pinned is None:
+                self._pinned = self.now_ms()
+                self.catch_up()
+
     def go_live(self) -> None:
         """Release the pinned clock: from now on simulated time follows the wall clock."""
         with self.lock:

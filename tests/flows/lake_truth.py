@@ -17,6 +17,7 @@ from connectors.specs import SPECS
 from flows.config import to_ms
 from flows.export import DEFAULT_HISTORY_MS
 from flows.lake import lake_uris, read_stream_table
+from models.rows import daily_snapshot_rows, live_snapshot_rows
 from models.schemas import STREAMS
 
 HISTORY = (
@@ -147,4 +148,39 @@ def differences(
         missing, extra = want - got, got - want
         if missing or extra:
             found[stream] = {"missing": list(missing.elements()), "extra": list(extra.elements())}
+    return found
+
+
+SNAPSHOT_FIELDS = ("source", "snapshotTime", "asset", "free", "locked", "borrowed", "interest")
+
+
+def snapshot_differences(data_dir: Path, truth_dir: Path, until_ms: int) -> dict[str, Any]:
+    """The daily snapshots the exchange still serves, and the newest live one, against truth.
+
+    Daily: every snapshot of the last month (the endpoint's retention) row for row. Live: the
+    newest live snapshot in the lake against `account.json`, balance for balance (call this
+    with the exchange's clock pinned, right after the export that took it).
+    """
+    rows = latest_lake_rows(data_dir, "account_snapshots")
+    since = until_ms - (SPECS["daily_snapshots"].retention_ms or 0) + RETENTION_MARGIN_MS
+    vos = [json.loads(line) for line in (truth_dir / "account_snapshots.jsonl").open()]
+    want = Counter(
+        canonical(r, SNAPSHOT_FIELDS)
+        for r in daily_snapshot_rows(v for v in vos if since <= int(v["updateTime"]) <= until_ms)
+    )
+    got = Counter(canonical(r, SNAPSHOT_FIELDS) for r in rows if r["source"] == "daily")
+    found: dict[str, Any] = {}
+    if want != got:
+        found["daily"] = {"missing": list((want - got).elements()), "extra": list(got - want)}
+    live = [r for r in rows if r["source"] == "live"]
+    newest = max((_time_ms(r, "snapshotTime") for r in live), default=None)
+    account = json.loads((truth_dir / "account.json").read_text())
+    balances = ("asset", "free", "locked", "borrowed", "interest", "netAsset")
+    want_live = {canonical(r, balances) for r in live_snapshot_rows(account, 0)}
+    got_live = {canonical(r, balances) for r in live if _time_ms(r, "snapshotTime") == newest}
+    if want_live != got_live:
+        found["live"] = {
+            "missing": sorted(want_live - got_live),
+            "extra": sorted(got_live - want_live),
+        }
     return found
