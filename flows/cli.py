@@ -223,11 +223,18 @@ def compact(
 def demo(
     data_dir: DataDirOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated history.")] = 1,
+    scenario: Annotated[
+        str, typer.Option(help="Simulated account: default, veteran, tiny, long, ...")
+    ] = "default",
 ) -> None:
     """Start the simulator, export, build, reconcile and report; exit 0 when nothing breaks."""
     from flows.demo import run_demo
+    from simulator.scenarios import SCENARIOS
 
-    raise typer.Exit(run_demo(data_dir_path(data_dir) if data_dir else None, seed=seed))
+    if scenario not in SCENARIOS:
+        raise UserError(f"unknown scenario {scenario!r}: use {', '.join(SCENARIOS)}")
+    directory = data_dir_path(data_dir) if data_dir else None
+    raise typer.Exit(run_demo(directory, seed=seed, scenario=scenario))
 
 
 @app.command()
