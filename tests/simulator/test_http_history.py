@@ -296,7 +296,7 @@ def test_truth_dir_matches_the_api(
         now_ms = running.app.write_truth(tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     streams = ["loans", "repays", "interest", "transfers", "liquidations", "orders", "trades"]
-    files = [*streams, "account_snapshots", "capital_flow", "interest_rates"]
+    files = [*streams, "account_snapshots", "capital_flow", "interest_rates", "prices"]
     assert names == {f"{s}.jsonl" for s in files} | {"account.json"}
     loans = [json.loads(line) for line in (tmp_path / "loans.jsonl").read_text().splitlines()]
     assert [(r["timestamp"], r["txId"]) for r in loans] == sorted(
