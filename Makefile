@@ -9,7 +9,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL := WARNING
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint sqlfix typecheck unit bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint sql
+
+# rewrites the SQL models in the style .sqlfluff sets (review the diff)
+sqlfix: $(STAMP)
+	$(BIN)/sqlfluff fix sql
 
 typecheck: $(STAMP)
 	$(BIN)/mypy cli flows storage sql connectors models simulator bench
@@ -36,3 +41,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .prefect .mypy_cache .pytest_cache .ruff_cache
+
+# The fault campaign (not part of `make test`): 100 seeded runs killed, resumed and compared.
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos

@@ -45,15 +45,17 @@ def prepare_demo_dir(data_dir: Path) -> Path:
     return data_dir
 
 
-def run_demo(data_dir: Path | None, seed: int = 1, use_prefect: bool = True) -> int:
+def run_demo(
+    data_dir: Path | None, seed: int = 1, use_prefect: bool = True, scenario: str = "default"
+) -> int:
     from simulator.server import start_simulator
 
     console = Console(stderr=True)
     data_dir = prepare_demo_dir(data_dir or Path("data") / "demo")
     console.rule("margin-etl demo")
     # today's Binance: the export must not lean on an endpoint the real exchange removed
-    with start_simulator(scenario="default", seed=seed, api_generation="current") as sim:
-        console.print(f"simulator: scenario default, seed {seed}, today's API, at {sim.url}")
+    with start_simulator(scenario=scenario, seed=seed, api_generation="current") as sim:
+        console.print(f"simulator: scenario {scenario}, seed {seed}, today's API, at {sim.url}")
         summary = _export(sim.url, data_dir, use_prefect)
     run_build(data_dir, console)
     outcome = run_reconcile(data_dir)

@@ -61,16 +61,36 @@ def sim_serve(
     api_generation: Annotated[
         str, typer.Option(help="API served: current (today's Binance), seed (2019) or both.")
     ] = "current",
+    allow_remote: Annotated[
+        bool, typer.Option(help="Allow a --host other machines can reach (its keys are public).")
+    ] = False,
+    controls: Annotated[
+        bool | None,
+        typer.Option(help="Serve the /_sim/* controls (default: on loopback only)."),
+    ] = None,
 ) -> None:
     """Serve the simulated exchange until stopped; prints one line with its URL."""
     from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
     from simulator.endpoints import parse_api_generation
-    from simulator.server import serve
+    from simulator.server import ServeOptions, serve
 
+    options = ServeOptions(
+        host,
+        port,
+        scenario,
+        faults,
+        truth_dir,
+        weight_limit,
+        weight_window_ms,
+        latency_ms,
+        allow_remote,
+        controls,
+    )
     try:
+        options.check()
         parse_api_generation(api_generation)
     except ValueError as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError(str(exc)) from None
     serve(
         host=host,
         port=port,
@@ -84,6 +104,8 @@ def sim_serve(
         weight_window_ms=weight_window_ms,
         latency_ms=latency_ms,
         api_generation=api_generation,
+        allow_remote=allow_remote,
+        controls=controls,
     )
 
 
@@ -175,11 +197,18 @@ def compact(
 def demo(
     data_dir: DataDirOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated history.")] = 1,
+    scenario: Annotated[
+        str, typer.Option(help="Simulated account: default, veteran, tiny, long, ...")
+    ] = "default",
 ) -> None:
     """Start the simulator, export, build, reconcile and report; exit 0 when nothing breaks."""
     from cli.demo import run_demo
+    from simulator.scenarios import SCENARIOS
 
-    raise typer.Exit(run_demo(data_dir_path(data_dir) if data_dir else None, seed=seed))
+    if scenario not in SCENARIOS:
+        raise UserError(f"unknown scenario {scenario!r}: use {', '.join(SCENARIOS)}")
+    directory = data_dir_path(data_dir) if data_dir else None
+    raise typer.Exit(run_demo(directory, seed=seed, scenario=scenario))
 
 
 @app.command()

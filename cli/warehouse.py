@@ -56,7 +56,7 @@ def run_build(data_dir: Path, console: Console) -> BuildResult:
     with _as_user_errors():
         result = build(data_dir)
     for failure in result.failures:
-        console.print(f"[red]data test failed[/red]: {failure}")
+        console.print(f"[red]data test failed[/red]: {failure.message}")
     console.print(
         f"built {len(result.models)} models into {result.warehouse} in {result.seconds:.1f} s; "
         f"{len(result.tests)} data tests, {len(result.failures)} failed"

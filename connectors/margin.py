@@ -57,10 +57,12 @@ class AccountSnapshot:
 
 @dataclass(frozen=True)
 class Scopes:
-    """What to read per stream: assets (borrow/repay) and symbols (orders/trades)."""
+    """What to read per stream: assets (borrow/repay, rates), symbols (orders/trades) and the
+    pairs that price the assets in the reporting quote asset (prices)."""
 
     assets: tuple[str, ...]
     symbols: tuple[str, ...]
+    price_symbols: tuple[str, ...] = ()
 
     def values(self, spec: EndpointSpec) -> tuple[str | None, ...]:
         """The scopes to read `spec` under (None: one pass with no scope)."""
@@ -68,7 +70,8 @@ class Scopes:
             return (None,)
         if spec.scope_values:
             return spec.scope_values
-        return self.assets if spec.scope == "asset" else self.symbols
+        by_kind = {"asset": self.assets, "price_symbol": self.price_symbols}
+        return by_kind.get(spec.scope, self.symbols)
 
 
 def oldest_readable_ms(spec: EndpointSpec, now_ms: int) -> int | None:
@@ -154,6 +157,7 @@ class MarginClient(BinanceClient):
         assets: Iterable[str] = (),
         symbols: Iterable[str] = (),
         rows: Iterable[Mapping[str, Any]] = (),
+        quote_asset: str | None = None,
     ) -> Scopes:
         """Assets and symbols worth reading, without scanning every pair of the exchange.
 
@@ -161,7 +165,8 @@ class MarginClient(BinanceClient):
         configuration or earlier exports), plus those named in `rows` (e.g. interest and
         transfer history already read, which name every asset ever borrowed or moved in).
         Symbols: `symbols` plus every margin pair (from allPairs) whose base and quote are both
-        known assets.
+        known assets. Price symbols: the pair of each known asset against `quote_asset`, where
+        there is one.
         """
         snapshot = account or await self.read_account()
         known = {b["asset"] for b in snapshot.data.get("userAssets", []) if _nonzero(b)}
@@ -173,22 +178,29 @@ class MarginClient(BinanceClient):
         except EndpointNotFound:
             log.warning("allPairs is not served here; reading configured symbols only")
             pairs = []
+        priced = set()
         for pair in pairs:
             if pair.get("base") in known and pair.get("quote") in known:
                 chosen.add(str(pair["symbol"]))
-        return Scopes(tuple(sorted(known)), tuple(sorted(chosen)))
+            if pair.get("base") in known and pair.get("quote") == quote_asset:
+                priced.add(str(pair["symbol"]))
+        return Scopes(tuple(sorted(known)), tuple(sorted(chosen)), tuple(sorted(priced)))
 
     def _readable_range(self, spec: EndpointSpec, start_ms: int, end_ms: int) -> tuple[int, int]:
-        """Clamped to the server's now, and to its retention where `start_ms` is already past it.
+        """Clamped to the server's now (to the last closed period for rows that change until
+        their period closes), and to its retention where `start_ms` is already past it.
 
         A start inside the margin is kept: a caller that computed it from an earlier "now" (the
         export's cutoff) reads exactly what it planned, and its coverage says so.
         """
         now = self.server_now_ms()
+        end_ms = min(end_ms, now)
+        if spec.closed_periods_ms is not None:
+            end_ms -= end_ms % spec.closed_periods_ms
         oldest = oldest_readable_ms(spec, now)
         if oldest is None or start_ms >= oldest - RETENTION_MARGIN_MS:
-            return start_ms, min(end_ms, now)
+            return start_ms, end_ms
         log.warning(
             "%s: history before %d is past retention; reading from there", spec.name, oldest
         )
-        return oldest, min(end_ms, now)
+        return oldest, end_ms

@@ -1,4 +1,4 @@
-"""One paginator per paging style, under one interface: page numbers with a `total`, id cursors.
+"""One paginator per paging style, under one interface: pages, id cursors, plain time windows.
 
 Page numbers (`current`/`size`, newest first): page 1 tells `total`, the other pages are read
 concurrently, and the union is checked: every page must report the same total, the row count
@@ -15,6 +15,10 @@ anyway). The walk stops at a short page or at the first row past the range, and 
 next read resumes: at that first row past the range. Both cursors are ">=" filters
 (facts §5.7/5.8), so id 0 selects from the first row, on the real API as on the simulator;
 a cursor is never sent together with time bounds (the spot rules refuse fromId + time, -1128).
+
+Plain windows (rates, candles): one call per window, sized so its rows fit one answer; a full
+answer halves the window. Windows walked by a cursor (the capital flow): each window from id 0
+with `fromId`, until an answer is short.
 
 Every paginator yields `Batch`es covering consecutive time ranges; `PAGINATORS` maps a spec's
 paging style to its class, so a reader looks one up and runs one loop (dlt's `PAGINATOR_MAP`).
@@ -86,6 +90,36 @@ class Paginator(ABC):
         return [(param, scope)] if scope and param else []
 
 
+class WindowedPaginator(Paginator):
+    """Reads a range as planned windows, each completely, a few ahead and yielded in order."""
+
+    async def batches(
+        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
+    ) -> AsyncIterator[Batch]:
+        """One batch per planned window."""
+        limit = self.spec.window_limit(scoped=scope is not None)
+        assert limit is not None
+        params = self.scope_params(scope)
+        windows = plan_windows(start_ms, end_ms, limit)
+        reads = (partial(self._batch, scope, params, window) for window in windows)
+        async for batch in in_order(reads, self.client.settings.window_prefetch):
+            yield batch
+
+    @abstractmethod
+    async def read_window(self, params: Pairs, window: Window) -> list[Row]:
+        """Every row of `window`, oldest first; `params` adds e.g. the scope."""
+
+    async def _batch(self, scope: str | None, params: Pairs, window: Window) -> Batch:
+        return Batch(self._with_scope(scope, await self.read_window(params, window)), window)
+
+    def _with_scope(self, scope: str | None, rows: list[Row]) -> list[Row]:
+        """Rows that do not name their scope (klines) get it under its parameter's name."""
+        param = self.spec.scope_param
+        if scope is None or not self.spec.row_fields or param is None:
+            return rows
+        return [{param: scope, **row} for row in rows]
+
+
 @dataclass(frozen=True)
 class _Page:
     number: int
@@ -93,7 +127,7 @@ class _Page:
     rows: list[Row]
 
 
-class PageNumberPaginator(Paginator):
+class PageNumberPaginator(WindowedPaginator):
     """Reads closed windows of a `current`/`size` endpoint completely, each row once."""
 
     def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
@@ -101,21 +135,6 @@ class PageNumberPaginator(Paginator):
         super().__init__(client, spec)
         self.size = spec.page_size
         self.rows_key = spec.rows_key or "rows"
-
-    async def batches(
-        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
-    ) -> AsyncIterator[Batch]:
-        """One batch per planned window; windows are read a few at a time, in order."""
-        limit = self.spec.window_limit(scoped=scope is not None)
-        assert limit is not None
-        params = self.scope_params(scope)
-        windows = plan_windows(start_ms, end_ms, limit)
-        reads = (partial(self._batch, params, window) for window in windows)
-        async for batch in in_order(reads, self.client.settings.window_prefetch):
-            yield batch
-
-    async def _batch(self, params: Pairs, window: Window) -> Batch:
-        return Batch(await self.read_window(params, window), window)
 
     async def read_window(self, params: Pairs, window: Window) -> list[Row]:
         """Every row of `window`, oldest first; `params` adds e.g. the scope."""
@@ -238,9 +257,85 @@ class IdCursorPaginator(Paginator):
         return [normalise_row(self.spec, dict(r)) for r in doc]
 
 
+def _listed(spec: EndpointSpec, doc: Any) -> list[Row]:
+    """The rows of a bare-list answer as dicts (array rows named by the spec's `row_fields`)."""
+    if not isinstance(doc, list):
+        raise MalformedResponse("answer is not a list", where=spec.path)
+    if spec.row_fields:
+        named = []
+        for row in doc:
+            if not isinstance(row, list) or len(row) < len(spec.row_fields):
+                raise MalformedResponse("array row shorter than its fields", where=spec.path)
+            named.append(dict(zip(spec.row_fields, row, strict=False)))
+        return [normalise_row(spec, r) for r in named]
+    return [normalise_row(spec, dict(r)) for r in doc]
+
+
+class WindowPaginator(WindowedPaginator):
+    """One call per window, the window sized so its rows fit one answer (rates, candles).
+
+    An answer as long as the limit may have been cut short: the window is then halved and
+    each half read again, so a denser history than planned costs calls, never rows.
+    """
+
+    def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
+        assert spec.paging == "window" and spec.page_size is not None
+        super().__init__(client, spec)
+        self.limit = spec.page_size
+
+    async def read_window(self, params: Pairs, window: Window) -> list[Row]:
+        query = [*params, *window.params().items(), (self.spec.limit_param, self.limit)]
+        rows = _listed(self.spec, await self.client.call(self.spec, query))
+        if len(rows) < self.limit:
+            return sorted(rows, key=lambda r: row_time(self.spec, r))
+        if window.length_ms < 2:
+            raise PagingUnstable(
+                "a millisecond holds more rows than one answer", where=self.spec.path
+            )
+        middle = window.start_ms + window.length_ms // 2
+        halves = (Window(window.start_ms, middle), Window(middle, window.end_ms))
+        return [row for half in halves for row in await self.read_window(params, half)]
+
+
+class WindowCursorPaginator(WindowedPaginator):
+    """Time windows, each walked with an ascending cursor from id 0 (the capital flow).
+
+    With both times and `fromId`, the answer holds the window's rows with a larger id, oldest
+    first, up to the limit; the walk goes on from the last id until an answer is short.
+    """
+
+    def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
+        assert spec.paging == "window_cursor" and spec.page_size is not None
+        assert spec.cursor_param and spec.cursor_field
+        super().__init__(client, spec)
+        self.limit = spec.page_size
+        self.cursor_param = spec.cursor_param
+        self.cursor_field = spec.cursor_field
+
+    async def read_window(self, params: Pairs, window: Window) -> list[Row]:
+        found: dict[int, Row] = {}
+        cursor = 0
+        while True:
+            query = [
+                *params,
+                *window.params().items(),
+                (self.cursor_param, cursor),
+                (self.spec.limit_param, self.limit),
+            ]
+            rows = _listed(self.spec, await self.client.call(self.spec, query))
+            ahead = [r for r in rows if int(r[self.cursor_field]) > cursor]
+            for row in ahead:
+                found[int(row[self.cursor_field])] = row
+            if len(rows) < self.limit or not ahead:
+                return [found[key] for key in sorted(found)]
+            cursor = max(int(r[self.cursor_field]) for r in ahead)
+
+
 # A new paging style is a new class here and a row in this map.
 PAGINATORS: dict[Paging, type[Paginator]] = {
     "page": PageNumberPaginator,
+    "window": WindowPaginator,
+    "window_cursor": WindowCursorPaginator,
     "id": IdCursorPaginator,
 }
 

@@ -14,21 +14,29 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from models import DAY_MS, STREAMS
+from models import DAY_MS, HOUR_MS, STREAMS
 
 ApiGeneration = Literal["legacy", "current"]
 ApiSetting = Literal["auto", "current", "legacy"]
-# page: current/size with a `total`; id: fromId/orderId ascending cursor; none: one call.
-Paging = Literal["page", "id", "none"]
+# page: current/size with a `total`; id: fromId/orderId ascending cursor; window: one call per
+# time window, sized so its rows fit one answer; window_cursor: time windows, each walked with
+# an ascending fromId cursor; none: one call.
+Paging = Literal["page", "id", "window", "window_cursor", "none"]
 # ip / uid: a /sapi endpoint with its own per-endpoint bucket; api: the shared /api pool.
 WeightKind = Literal["ip", "uid", "api"]
-Scope = Literal["asset", "symbol", "transfer_type", "none"]
+# price_symbol: the pair of an account's asset against the reporting quote asset (SOLUSDT)
+Scope = Literal["asset", "symbol", "price_symbol", "transfer_type", "none"]
 # ms: milliseconds as documented; auto: a value below 10^11 is seconds (doc examples show both).
 TimeUnit = Literal["ms", "auto"]
 
 API_GENERATIONS: tuple[ApiGeneration, ...] = ("legacy", "current")
 # the query parameter that carries each kind of scope
-SCOPE_PARAMS: dict[Scope, str] = {"asset": "asset", "symbol": "symbol", "transfer_type": "type"}
+SCOPE_PARAMS: dict[Scope, str] = {
+    "asset": "asset",
+    "symbol": "symbol",
+    "price_symbol": "symbol",
+    "transfer_type": "type",
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,11 @@ class EndpointSpec:
     cursor_param: str | None = None  # fromId / orderId
     cursor_field: str | None = None  # the row field the cursor walks (id / orderId)
     rows_key: str | None = None  # "rows" for {"rows":..,"total":..}; None for a bare list
+    limit_param: str = "limit"  # how window and cursor reads ask for `page_size` rows
+    # rows sent as arrays (klines): the names of their positions, as the lake stores them
+    row_fields: tuple[str, ...] = ()
+    # rows that change until their period closes (a day's candle): read only closed periods
+    closed_periods_ms: int | None = None
 
     @property
     def natural_key(self) -> tuple[str, ...] | None:
@@ -186,6 +199,63 @@ SPECS: dict[str, EndpointSpec] = {
             cursor_param="fromId",
             cursor_field="id",
         ),
+        # -- the capital flow, rate history and prices: what proves and values balances ------
+        EndpointSpec(
+            name="capital_flow",
+            stream="capital_flow",
+            path="/sapi/v1/margin/capital-flow",
+            weight=100,
+            # both times sent: at most 7 days (-4047); inside a window, fromId > id ascending
+            paging="window_cursor",
+            max_window_ms=7 * DAY_MS,
+            time_field="timestamp",
+            retention_ms=90 * DAY_MS,
+            page_size=1000,
+            cursor_param="fromId",
+            cursor_field="id",
+        ),
+        EndpointSpec(
+            name="interest_rates",
+            stream="interest_rates",
+            path="/sapi/v1/margin/interestRateHistory",
+            paging="window",
+            scope="asset",
+            # one row an hour, newest first, at most 100: 100-hour windows fit one answer
+            max_window_ms=100 * HOUR_MS,
+            time_field="timestamp",
+            retention_ms=180 * DAY_MS,  # "up to 6 months of records via API"
+            page_size=100,
+            # an endTime past the server's now is refused (-1100): stop at the last whole hour
+            closed_periods_ms=HOUR_MS,
+        ),
+        EndpointSpec(
+            name="prices",
+            stream="prices",
+            path="/api/v3/klines",
+            weight=2,
+            weight_kind="api",
+            signed=False,
+            paging="window",
+            scope="price_symbol",
+            max_window_ms=1000 * DAY_MS,  # daily candles, 1000 an answer
+            time_field="openTime",
+            fixed_params=(("interval", "1d"),),
+            page_size=1000,
+            row_fields=(
+                "openTime",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "closeTime",
+                "quoteAssetVolume",
+                "numberOfTrades",
+                "takerBuyBaseAssetVolume",
+                "takerBuyQuoteAssetVolume",
+            ),
+            closed_periods_ms=DAY_MS,
+        ),
         # -- snapshots ----------------------------------------------------------------------
         EndpointSpec(
             name="account", path="/sapi/v1/margin/account", stream="account_snapshots", weight=10
@@ -220,10 +290,13 @@ HISTORY_STREAMS: tuple[str, ...] = (
     "liquidations",
     "orders",
     "trades",
+    "capital_flow",
+    "interest_rates",
+    "prices",
 )
 # Read first: their rows name every asset ever borrowed or moved (`models.named_assets`), which
 # chooses the scopes of the streams read per asset or symbol.
-DISCOVERY_STREAMS: tuple[str, ...] = ("interest", "transfers")
+DISCOVERY_STREAMS: tuple[str, ...] = ("interest", "transfers", "capital_flow")
 
 
 def spec_for(stream: str, api: ApiGeneration) -> EndpointSpec:

@@ -19,6 +19,8 @@ DEFAULT_BASE_URL = "https://api.binance.com"
 DEFAULT_ACCOUNT = "default"
 LOOKBACK_HOURS = 24  # trailing hours an incremental run re-reads for late and changed rows
 _GENERATIONS: tuple[str, ...] = get_args(ApiSetting)
+_ASSET_NAME = re.compile(r"^[A-Z0-9]{2,20}$")
+DEFAULT_REPORT_CURRENCY = "USDT"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Account:
     api_generation: ApiSetting = "auto"
     symbols: tuple[str, ...] = ()
     assets: tuple[str, ...] = ()
+    # the asset balances are valued in: the `prices` stream reads each asset's pair against it
+    report_currency: str = DEFAULT_REPORT_CURRENCY
 
 
 def default_config_path() -> Path | None:
@@ -117,6 +121,9 @@ def _account_from_env() -> Account | None:
         api_secret=Secret(secret),
         base_url=os.environ.get("BINANCE_BASE_URL", DEFAULT_BASE_URL),
         api_generation=_generation(os.environ.get("BINANCE_API_GENERATION", "auto"), "environment"),
+        report_currency=_asset_name(
+            os.environ.get("MARGIN_ETL_REPORT_CURRENCY", DEFAULT_REPORT_CURRENCY), "environment"
+        ),
     )
 
 
@@ -156,6 +163,9 @@ def _account_from_table(path: Path, name: str, table: Any) -> Account:
         api_generation=_generation(str(table.get("api_generation", "auto")), where),
         symbols=tuple(str(s).upper() for s in table.get("symbols", ())),
         assets=tuple(str(a).upper() for a in table.get("assets", ())),
+        report_currency=_asset_name(
+            str(table.get("report_currency", DEFAULT_REPORT_CURRENCY)), where
+        ),
     )
 
 
@@ -170,6 +180,15 @@ def _credential(table: dict[str, Any], key: str, where: str) -> Secret:
     if table.get(key):
         return Secret(str(table[key]))
     raise UserError(f"{where}: set {key}_env (an environment variable name) or {key}")
+
+
+def _asset_name(value: str, where: str) -> str:
+    name = value.strip().upper()
+    if not _ASSET_NAME.match(name):
+        raise UserError(
+            f"{where}: report_currency must be an asset name such as USDT, not {value!r}"
+        )
+    return name
 
 
 def _generation(value: str, where: str) -> ApiSetting:

@@ -320,14 +320,15 @@ class AccountExport:
         account = self.request.account
         earlier_assets: set[str] = set()
         earlier_symbols: set[str] = set()
-        for stream, into in (("loans", earlier_assets), ("repays", earlier_assets)):
-            into.update(p for p in self.store.partitions(stream) if p)
+        for stream in ("loans", "repays", "interest_rates"):
+            earlier_assets.update(p for p in self.store.partitions(stream) if p)
         for stream in ("orders", "trades"):
             earlier_symbols.update(p for p in self.store.partitions(stream) if p)
         self.scopes = await self.client.discover_scopes(
             account=AccountSnapshot(self.cutoff_ms, self._account_doc),
             assets=(*account.assets, *earlier_assets, *self._assets_seen),
             symbols=(*account.symbols, *earlier_symbols),
+            quote_asset=account.report_currency,
         )
 
     async def _needs_scopes(self) -> bool:

@@ -179,6 +179,56 @@ STREAMS: dict[str, StreamSchema] = {
             natural_key=("symbol", "id"),
         ),
         StreamSchema(
+            # The margin account's own ledger of balance changes, by type (today's API only,
+            # 90 days back): each row should be explained by one row of the typed history.
+            "capital_flow",
+            (
+                _f("id", ID, False),
+                _f("tranId", ID),
+                _f("timestamp", TIME, False),
+                _f("asset", pa.string(), False),
+                _f("symbol", pa.string()),
+                _f("type", pa.string(), False),
+                _f("amount", AMOUNT, False),
+                _f("note", pa.string()),
+            ),
+            time_field="timestamp",
+            natural_key=("id",),
+        ),
+        StreamSchema(
+            # The daily rate in force from each hour on, per borrowable asset.
+            "interest_rates",
+            (
+                _f("asset", pa.string(), False),
+                _f("dailyInterestRate", AMOUNT, False),
+                _f("timestamp", TIME, False),
+                _f("vipLevel", ID),
+            ),
+            time_field="timestamp",
+            natural_key=("asset", "timestamp"),
+        ),
+        StreamSchema(
+            # Closed daily candles of each asset against the reporting quote asset (klines:
+            # arrays on the wire, named here as Binance's documentation names the positions).
+            "prices",
+            (
+                _f("symbol", pa.string(), False),
+                _f("openTime", TIME, False),
+                _f("open", AMOUNT, False),
+                _f("high", AMOUNT, False),
+                _f("low", AMOUNT, False),
+                _f("close", AMOUNT, False),
+                _f("volume", AMOUNT),
+                _f("closeTime", TIME, False),
+                _f("quoteAssetVolume", AMOUNT),
+                _f("numberOfTrades", ID),
+                _f("takerBuyBaseAssetVolume", AMOUNT),
+                _f("takerBuyQuoteAssetVolume", AMOUNT),
+            ),
+            time_field="openTime",
+            natural_key=("symbol", "openTime"),
+        ),
+        StreamSchema(
             # One row per (source, snapshot time, asset): the live /margin/account answer
             # taken by each run ("live") and the exchange's daily /accountSnapshot ("daily").
             "account_snapshots",

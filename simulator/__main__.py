@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from simulator import auth
 from simulator.endpoints import API_GENERATIONS
 from simulator.faults import PROFILES
 from simulator.limits import IP_LIMIT, WINDOW_MS
-from simulator.server import serve
+from simulator.server import ServeOptions, serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +31,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start-ms", type=int, default=None)
     parser.add_argument("--api-generation", default="current", choices=API_GENERATIONS)
     parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--allow-remote", action="store_true")
+    parser.add_argument("--controls", action=argparse.BooleanOptionalAction, default=None)
     args = parser.parse_args(argv)
+    options = ServeOptions(
+        args.host,
+        args.port,
+        args.scenario,
+        args.faults,
+        Path(args.truth_dir) if args.truth_dir else None,
+        args.weight_limit,
+        args.weight_window_ms,
+        args.latency_ms,
+        args.allow_remote,
+        args.controls,
+    )
+    try:
+        options.check()
+    except ValueError as exc:  # an option that cannot work: one line, exit 2
+        parser.error(str(exc))
     serve(
         host=args.host,
         port=args.port,
@@ -46,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
         start_ms=args.start_ms,
         api_generation=args.api_generation,
         access_log=args.access_log,
+        allow_remote=args.allow_remote,
+        controls=args.controls,
     )
 
 

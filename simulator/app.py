@@ -80,6 +80,8 @@ class SimConfig:
     # current: today's Binance, the seed's removed endpoints answer as unknown paths;
     # seed: the seed's endpoints without today's replacements; both: everything
     api_generation: ApiGeneration = "current"
+    # the /_sim/* controls (stats, clock, truth, faults, limits): off on a server others reach
+    controls: bool = True
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -149,14 +151,17 @@ class SimulatorApp:
         self.latency_ms = config.latency_ms
         self.hold: RequestHold | None = None  # set by tests: see simulator.holds
         self.barrier: KeyBarrier | None = None
+        controls = [
+            Route("/_sim/stats", self.sim_stats, methods=["GET"]),
+            Route("/_sim/advance", self.sim_advance, methods=["POST"]),
+            Route("/_sim/truth", self.sim_truth, methods=["POST"]),
+            Route("/_sim/faults", self.sim_faults, methods=["POST"]),
+            Route("/_sim/reset-stats", self.sim_reset_stats, methods=["POST"]),
+            Route("/_sim/limits", self.sim_limits, methods=["POST"]),
+        ]
         self.starlette = Starlette(
             routes=[
-                Route("/_sim/stats", self.sim_stats, methods=["GET"]),
-                Route("/_sim/advance", self.sim_advance, methods=["POST"]),
-                Route("/_sim/truth", self.sim_truth, methods=["POST"]),
-                Route("/_sim/faults", self.sim_faults, methods=["POST"]),
-                Route("/_sim/reset-stats", self.sim_reset_stats, methods=["POST"]),
-                Route("/_sim/limits", self.sim_limits, methods=["POST"]),
+                *(controls if config.controls else ()),
                 Route("/{path:path}", self.api, methods=ALL_METHODS),
             ]
         )
@@ -200,6 +205,7 @@ class SimulatorApp:
         fault = self.faults.draw(state_changing=request.method != "GET")
         if fault is not None:
             stats.faults += 1
+            self.stats.fault_kinds[fault.kind] += 1
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay_ms / 1000)
             elif fault.kind not in ("clock_skew", "truncate"):
@@ -282,6 +288,7 @@ class SimulatorApp:
         }
         with contextlib.suppress(ExchangeError):  # the ledger said no: nothing arrived
             actions[arrival]()
+            self.stats.fault_kinds["rows_arrived"] += 1
 
     def _refused(
         self, endpoint: Endpoint, verdict: Verdict, headers: dict[str, str], now: int
@@ -351,10 +358,15 @@ class SimulatorApp:
         return json_response(200, {"now_ms": self.advance(delta)})
 
     async def sim_truth(self, request: Request) -> Response:
-        target = request.query_params.get("dir")
-        truth_dir = Path(target) if target else self.config.truth_dir
+        """The truth goes only where the server was started to write it: a request cannot name
+        a directory of its own choosing (``dir`` may repeat the configured one)."""
+        truth_dir = self.config.truth_dir
         if truth_dir is None:
             return json_response(400, {"code": -1102, "msg": "No truth directory configured."})
+        target = request.query_params.get("dir")
+        if target and Path(target).resolve() != truth_dir.resolve():
+            msg = "The truth is written only into the simulator's --truth-dir."
+            return json_response(403, {"code": -1102, "msg": msg})
         now = self.write_truth(truth_dir)
         return json_response(200, {"dir": str(truth_dir), "now_ms": now})
 

@@ -66,6 +66,10 @@ class KeyRing:
             raise ApiError(-2015)
         return credential
 
+    def revoke(self, key: str) -> None:
+        """The key stops working, as when its owner deletes it: -2015 from now on."""
+        self._by_key.pop(key, None)
+
 
 def split_signature(query: bytes, body: bytes) -> tuple[bytes, str | None]:
     """The signed payload ("totalParams" = query + body, the `signature` pair removed) and

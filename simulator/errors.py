@@ -21,6 +21,7 @@ MESSAGES: dict[int, str] = {
     -1101: "Duplicate values for a parameter detected.",
     -1102: "Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
     -1105: "Parameter '{name}' was empty.",
+    -1106: "Parameter '{name}' sent when not required.",
     -1116: "Invalid orderType.",
     -1120: "Invalid interval.",
     -1121: "Invalid symbol.",

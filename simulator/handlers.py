@@ -6,15 +6,16 @@ Handlers run with the exchange lock held and the ledger caught up to `call.now_m
 
 from __future__ import annotations
 
-import heapq
+import collections
+import itertools
 import random
 import string
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from simulator import render
+from simulator import capital, render
 from simulator.contract import ExchangeError, ExchangeProtocol
 from simulator.errors import EITHER_PARAM, ApiError
 from simulator.params import (
@@ -29,7 +30,7 @@ from simulator.params import (
     Window,
     WindowRule,
 )
-from simulator.records import OrderRecord, RepayRecord, TradeRecord, TransferRecord
+from simulator.records import OrderRecord, TradeRecord, TransferRecord
 
 T = TypeVar("T")
 Json = Any
@@ -111,10 +112,31 @@ def required_symbol(call: Call) -> str:
     return symbol
 
 
-def cross_only(call: Call, name: str = "isIsolated") -> None:
-    """The simulated account has no isolated pairs."""
-    if call.params.flag(name):
+def isolated_flag(call: Call, symbol: str | None) -> bool:
+    """`isIsolated=TRUE`: the pair's isolated account, which must exist; else the cross one."""
+    if not call.params.flag("isIsolated"):
+        return False
+    if symbol is None:
+        raise ApiError.param(-1102, name="symbol")
+    if symbol not in call.exchange.isolated_symbols:
         raise ApiError(-11001)
+    return True
+
+
+def isolated_symbol(call: Call, name: str = "isolatedSymbol") -> str | None:
+    """The isolated pair a history or account call names (None: the cross account). A pair
+    without an isolated account has an empty history."""
+    symbol = call.params.text(name)
+    if symbol is not None and symbol not in call.exchange.symbols:
+        raise ApiError(-1121)
+    return symbol
+
+
+def isolated_target(call: Call) -> str | None:
+    """The isolated pair a borrow or repay acts on: `isIsolated=TRUE` with its `symbol`."""
+    if not call.params.flag("isIsolated"):
+        return None
+    return required_symbol(call)
 
 
 def window(call: Call, rule: WindowRule) -> Window:
@@ -137,13 +159,14 @@ def ping(call: Call) -> Json:
 
 
 def margin_asset(call: Call) -> Json:
-    return render.asset_info(required_asset(call))
+    asset = required_asset(call)
+    return render.asset_info(asset, call.exchange.delisted.get(asset))
 
 
 def all_assets(call: Call) -> Json:
     asset = known_asset(call, required=False)
     assets = [asset] if asset is not None else list(call.exchange.assets)
-    return [render.asset_info(a) for a in assets]
+    return [render.asset_info(a, call.exchange.delisted.get(a)) for a in assets]
 
 
 def margin_pair(call: Call) -> Json:
@@ -151,14 +174,14 @@ def margin_pair(call: Call) -> Json:
     pair = call.exchange.symbols.get(symbol)
     if pair is None:
         raise ApiError(-3028)
-    return render.pair_info(symbol, *pair)
+    return render.pair_info(symbol, *pair, call.exchange.delisted.get(symbol))
 
 
 def all_pairs(call: Call) -> Json:
     symbol = known_symbol(call, required=False)
     pairs = call.exchange.symbols
     chosen = [symbol] if symbol is not None else sorted(pairs)
-    return [render.pair_info(s, *pairs[s]) for s in chosen]
+    return [render.pair_info(s, *pairs[s], call.exchange.delisted.get(s)) for s in chosen]
 
 
 def price_index(call: Call) -> Json:
@@ -180,30 +203,42 @@ def legacy_transfer(call: Call) -> Json:
 
 
 def legacy_borrow(call: Call) -> Json:
-    cross_only(call)
+    pair = isolated_target(call)
     asset = required_asset(call)
     amount = call.params.required_decimal("amount")
-    return {"tranId": ledger_action(lambda: call.exchange.borrow(asset, amount)).tx_id}
+    return {"tranId": borrow_or_repay(call, "BORROW", asset, amount, pair)}
 
 
 def legacy_repay(call: Call) -> Json:
-    cross_only(call)
+    pair = isolated_target(call)
     asset = required_asset(call)
     amount = call.params.required_decimal("amount")
-    return {"tranId": ledger_action(lambda: call.exchange.repay(asset, amount)).tx_id}
+    return {"tranId": borrow_or_repay(call, "REPAY", asset, amount, pair)}
 
 
 def borrow_repay(call: Call) -> Json:
     asset = required_asset(call)
-    cross_only(call)
+    pair = isolated_target(call)
     amount = call.params.required_decimal("amount")
     kind = call.params.choice("type", ("BORROW", "REPAY"), required=True)
+    return {"tranId": borrow_or_repay(call, kind, asset, amount, pair)}
+
+
+def borrow_or_repay(
+    call: Call, kind: str | None, asset: str, amount: Decimal, pair: str | None
+) -> int:
+    ex = call.exchange
     if kind == "BORROW":
-        return {"tranId": ledger_action(lambda: call.exchange.borrow(asset, amount)).tx_id}
-    return {"tranId": ledger_action(lambda: call.exchange.repay(asset, amount)).tx_id}
+        return ledger_action(lambda: ex.borrow(asset, amount, isolated_symbol=pair)).tx_id
+    return ledger_action(lambda: ex.repay(asset, amount, isolated_symbol=pair)).tx_id
 
 
 UNIVERSAL_DIRECTIONS = {"MAIN_MARGIN": "ROLL_IN", "MARGIN_MAIN": "ROLL_OUT"}
+# cross <-> isolated: (direction into the isolated account, the parameter naming its pair)
+UNIVERSAL_ISOLATED = {
+    "MARGIN_ISOLATEDMARGIN": ("ROLL_IN", "toSymbol"),
+    "ISOLATEDMARGIN_MARGIN": ("ROLL_OUT", "fromSymbol"),
+}
 UNIVERSAL_KNOWN = (
     "MAIN_MARGIN",
     "MARGIN_MAIN",
@@ -227,11 +262,20 @@ def universal_transfer(call: Call) -> Json:
     kind = call.params.choice("type", UNIVERSAL_KNOWN, required=True)
     asset = required_asset(call)
     amount = call.params.required_decimal("amount")
+    ex = call.exchange
+    isolated = UNIVERSAL_ISOLATED.get(kind or "")
+    if isolated is not None:
+        into, name = isolated
+        pair = call.params.required_text(name)
+        record = ledger_action(
+            lambda: ex.transfer(asset, amount, into, isolated_symbol=pair, peer="CROSS_MARGIN")
+        )
+        return {"tranId": record.tx_id}
     direction = UNIVERSAL_DIRECTIONS.get(kind or "")
     if direction is None:
-        # only the spot ↔ cross-margin wallets exist in the simulated account
+        # only the spot, cross-margin and isolated-margin wallets exist in the simulation
         raise ApiError(-3026)
-    record = ledger_action(lambda: call.exchange.transfer(asset, amount, direction))
+    record = ledger_action(lambda: ex.transfer(asset, amount, direction))
     return {"tranId": record.tx_id}
 
 
@@ -239,11 +283,11 @@ def universal_transfer(call: Call) -> Json:
 
 
 def legacy_loans(call: Call) -> Json:
-    cross_only(call, "isolatedSymbol")
+    pair = isolated_symbol(call)
     asset = required_asset(call)
     tx_id = call.params.integer("txId")
     span = ever(call) if tx_id is not None else window(call, THIRTY_DAYS)
-    rows = call.exchange.loans(asset, span.start_ms, span.end_ms)
+    rows = call.exchange.loans(asset, span.start_ms, span.end_ms, isolated_symbol=pair)
     if tx_id is not None:
         rows = [r for r in rows if r.tx_id == tx_id]
     check = pending(call)
@@ -251,11 +295,11 @@ def legacy_loans(call: Call) -> Json:
 
 
 def legacy_repays(call: Call) -> Json:
-    cross_only(call, "isolatedSymbol")
+    pair = isolated_symbol(call)
     asset = required_asset(call)
     tx_id = call.params.integer("txId")
     span = ever(call) if tx_id is not None else window(call, THIRTY_DAYS)
-    rows = call.exchange.repays(asset, span.start_ms, span.end_ms)
+    rows = call.exchange.repays(asset, span.start_ms, span.end_ms, isolated_symbol=pair)
     if tx_id is not None:
         rows = [r for r in rows if r.tx_id == tx_id]
     check = pending(call)
@@ -266,8 +310,7 @@ def borrow_repay_history(call: Call) -> Json:
     kind = call.params.choice("type", ("BORROW", "REPAY"), required=True)
     asset = known_asset(call, required=False)
     tx_id = call.params.integer("txId")
-    if call.params.text("isolatedSymbol") is not None:
-        return {"rows": [], "total": 0}
+    pair = isolated_symbol(call)
     if tx_id is not None:  # "txId takes precedence" over the time range
         span = ever(call)
     else:
@@ -276,11 +319,11 @@ def borrow_repay_history(call: Call) -> Json:
             span = Window(max(span.start_ms, span.end_ms - 7 * DAY_MS), span.end_ms)
     check = pending(call)
     if kind == "BORROW":
-        loans = call.exchange.loans(asset, span.start_ms, span.end_ms)
+        loans = call.exchange.loans(asset, span.start_ms, span.end_ms, isolated_symbol=pair)
         if tx_id is not None:
             loans = [r for r in loans if r.tx_id == tx_id]
         return paged(call, loans, lambda r: render.borrow_row(r, check))
-    repays = call.exchange.repays(asset, span.start_ms, span.end_ms)
+    repays = call.exchange.repays(asset, span.start_ms, span.end_ms, isolated_symbol=pair)
     if tx_id is not None:
         repays = [r for r in repays if r.tx_id == tx_id]
     return paged(call, repays, lambda r: render.repay_row(r, check))
@@ -288,20 +331,18 @@ def borrow_repay_history(call: Call) -> Json:
 
 def interest_history(call: Call) -> Json:
     asset = known_asset(call, required=False)
-    if call.params.text("isolatedSymbol") is not None:
-        return {"rows": [], "total": 0}
+    pair = isolated_symbol(call)
     span = window(call, INTEREST_WINDOW)
-    rows = call.exchange.interest(asset, span.start_ms, span.end_ms)
+    rows = call.exchange.interest(asset, span.start_ms, span.end_ms, isolated_symbol=pair)
     return paged(call, rows, render.interest_row)
 
 
 def transfer_history(call: Call) -> Json:
     asset = known_asset(call, required=False)
     type_ = call.params.choice("type", ("ROLL_IN", "ROLL_OUT"))
-    if call.params.text("isolatedSymbol") is not None:
-        return {"rows": [], "total": 0}
+    pair = isolated_symbol(call)
     span = window(call, THIRTY_DAYS)
-    rows = call.exchange.transfers(asset, type_, span.start_ms, span.end_ms)
+    rows = call.exchange.transfers(asset, type_, span.start_ms, span.end_ms, isolated_symbol=pair)
     check = pending(call)
     seconds = call.state.seconds_timestamps
     return paged(call, rows, lambda r: render.transfer_row(r, check, seconds=seconds))
@@ -310,21 +351,29 @@ def transfer_history(call: Call) -> Json:
 def universal_transfer_history(call: Call) -> Json:
     kind = call.params.choice("type", UNIVERSAL_KNOWN, required=True)
     span = window(call, UNIVERSAL_TRANSFER_WINDOW)
+    from_symbol, to_symbol = call.params.text("fromSymbol"), call.params.text("toSymbol")
     rows: Sequence[TransferRecord] = [
         r
         for r in call.exchange.transfers(None, None, span.start_ms, span.end_ms)
         if render.universal_type(r) == kind
+        and from_symbol in (None, r.from_symbol)
+        and to_symbol in (None, r.to_symbol)
     ]
     check = pending(call)
     return paged(call, rows, lambda r: render.universal_transfer_row(r, check))
 
 
 def liquidation_history(call: Call) -> Json:
-    if call.params.text("isolatedSymbol") is not None:
+    """No window is documented (facts §5.6, open question 5), so none is applied: every
+    liquidation by default, any startTime/endTime span. Isolated accounts are never liquidated
+    by the simulator, so an isolated pair's list is empty."""
+    if isolated_symbol(call) is not None:
         return {"rows": [], "total": 0}
-    # Open question §10.5: no documented window; we apply the 30-day rules (stricter is safer).
-    span = window(call, THIRTY_DAYS)
-    rows = call.exchange.liquidations(span.start_ms, span.end_ms)
+    start = call.params.integer("startTime")
+    end = call.params.integer("endTime")
+    rows = call.exchange.liquidations(
+        call.exchange.opened_ms if start is None else start, call.now_ms if end is None else end
+    )
     return paged(call, rows, render.liquidation_row)
 
 
@@ -340,24 +389,26 @@ def limited(rows: Sequence[T], limit: int, *, from_start: bool) -> list[T]:
 
 def all_orders(call: Call) -> Json:
     symbol = required_symbol(call)
-    cross_only(call)
+    isolated = isolated_flag(call, symbol)
     limit = call.params.bounded("limit", 500, 1, 500)
     order_id = call.params.integer("orderId")
     if order_id is not None:
-        orders: Sequence[OrderRecord] = call.exchange.orders_from_id(symbol, order_id, limit)
+        orders: Sequence[OrderRecord] = call.exchange.orders_from_id(
+            symbol, order_id, limit, isolated=isolated
+        )
         if "startTime" in call.params or "endTime" in call.params:
             span = window(call, ONE_DAY)
             orders = [o for o in orders if span.start_ms <= o.time_ms <= span.end_ms]
     else:
         span = window(call, ONE_DAY)
-        found = call.exchange.orders(symbol, span.start_ms, span.end_ms)
+        found = call.exchange.orders(symbol, span.start_ms, span.end_ms, isolated=isolated)
         orders = limited(found, limit, from_start="startTime" in call.params)
     return [render.order_row(o) for o in orders]
 
 
 def my_trades(call: Call) -> Json:
     symbol = required_symbol(call)
-    cross_only(call)
+    isolated = isolated_flag(call, symbol)
     limit = call.params.bounded("limit", 500, 1, 1000)
     from_id = call.params.integer("fromId")
     order_id = call.params.integer("orderId")
@@ -365,25 +416,30 @@ def my_trades(call: Call) -> Json:
     if from_id is not None and timed:
         raise ApiError(-1128)  # spot lists no fromId + time combination
     if from_id is not None:
-        trades: Sequence[TradeRecord] = call.exchange.trades_from_id(symbol, from_id, limit)
+        trades: Sequence[TradeRecord] = call.exchange.trades_from_id(
+            symbol, from_id, limit, isolated=isolated
+        )
         if order_id is not None:
             trades = [t for t in trades if t.order_id == order_id]
     elif order_id is not None and not timed:
-        trades = limited(trades_of_order(call, symbol, order_id), limit, from_start=True)
+        found_of_order = trades_of_order(call, symbol, order_id, isolated)
+        trades = limited(found_of_order, limit, from_start=True)
     else:
         span = window(call, ONE_DAY)
-        found: Sequence[TradeRecord] = call.exchange.trades(symbol, span.start_ms, span.end_ms)
+        found: Sequence[TradeRecord] = call.exchange.trades(
+            symbol, span.start_ms, span.end_ms, isolated=isolated
+        )
         if order_id is not None:
             found = [t for t in found if t.order_id == order_id]
         trades = limited(found, limit, from_start="startTime" in call.params)
     return [render.trade_row(t) for t in trades]
 
 
-def trades_of_order(call: Call, symbol: str, order_id: int) -> list[TradeRecord]:
-    order = call.exchange.order(symbol, order_id)
+def trades_of_order(call: Call, symbol: str, order_id: int, isolated: bool) -> list[TradeRecord]:
+    order = call.exchange.order(symbol, order_id, isolated=isolated)
     if order is None:
         return []
-    found = call.exchange.trades(symbol, order.time_ms, order.update_ms)
+    found = call.exchange.trades(symbol, order.time_ms, order.update_ms, isolated=isolated)
     return [t for t in found if t.order_id == order_id]
 
 
@@ -400,14 +456,16 @@ def find_order(call: Call, symbol: str, orders: Callable[[], Sequence[OrderRecor
 
 def query_order(call: Call) -> Json:
     symbol = required_symbol(call)
-    cross_only(call)
+    isolated = isolated_flag(call, symbol)
     order_id = call.params.integer("orderId")
     if order_id is not None:
-        order = call.exchange.order(symbol, order_id)
+        order = call.exchange.order(symbol, order_id, isolated=isolated)
         if order is None:
             raise ApiError(-2013)
         return render.order_row(order)
-    order = find_order(call, symbol, lambda: call.exchange.orders(symbol, *ever_bounds(call)))
+    order = find_order(
+        call, symbol, lambda: call.exchange.orders(symbol, *ever_bounds(call), isolated=isolated)
+    )
     return render.order_row(order)
 
 
@@ -418,8 +476,8 @@ def ever_bounds(call: Call) -> tuple[int, int]:
 
 def open_orders(call: Call) -> Json:
     symbol = known_symbol(call, required=False)
-    cross_only(call)
-    return [render.order_row(o) for o in call.exchange.open_orders(symbol)]
+    isolated = isolated_flag(call, symbol)
+    return [render.order_row(o) for o in call.exchange.open_orders(symbol, isolated=isolated)]
 
 
 ORDER_TYPES = ("LIMIT", "MARKET")
@@ -434,14 +492,33 @@ ALL_ORDER_TYPES = (
 )
 
 
+SIDE_EFFECTS = ("NO_SIDE_EFFECT", "MARGIN_BUY", "AUTO_REPAY", "AUTO_BORROW_REPAY")
+
+
+def order_size(call: Call, type_: str) -> tuple[Decimal | None, Decimal | None]:
+    """(quantity, quoteOrderQty): a MARKET order takes exactly one, any other `quantity`."""
+    quantity = call.params.decimal("quantity")
+    quote = call.params.decimal("quoteOrderQty")
+    if type_ != "MARKET":
+        if quote is not None:
+            raise ApiError.param(-1106, name="quoteOrderQty")
+        return call.params.required_decimal("quantity"), None
+    if quantity is not None and quote is not None:
+        raise ApiError.param(-1106, name="quantity")
+    if quantity is None and quote is None:
+        raise ApiError(-1102, EITHER_PARAM.format(name="quantity", other="quoteOrderQty"))
+    return quantity, quote
+
+
 def new_order(call: Call) -> Json:
     symbol = required_symbol(call)
-    cross_only(call)
+    isolated = isolated_flag(call, symbol)
     side = call.params.choice("side", ("BUY", "SELL"), required=True)
     type_ = call.params.text("type", required=True)
     if type_ not in ORDER_TYPES:
         raise ApiError(-1116)
-    quantity = call.params.required_decimal("quantity")
+    quantity, quote = order_size(call, type_)
+    side_effect = call.params.choice("sideEffectType", SIDE_EFFECTS) or "NO_SIDE_EFFECT"
     price = call.params.decimal("price")
     tif = call.params.choice("timeInForce", ("GTC", "IOC", "FOK"))
     if type_ == "LIMIT" and price is None:
@@ -452,7 +529,18 @@ def new_order(call: Call) -> Json:
     answer = call.params.choice("newOrderRespType", ("ACK", "RESULT", "FULL")) or "FULL"
     assert side is not None
     order, fills = ledger_action(
-        lambda: call.exchange.place_order(symbol, side, type_, quantity, price, tif, client_id)
+        lambda: call.exchange.place_order(
+            symbol,
+            side,
+            type_,
+            quantity,
+            price,
+            tif,
+            client_id,
+            quote_order_qty=quote,
+            isolated=isolated,
+            side_effect=side_effect,
+        )
     )
     if answer == "ACK":
         return render.order_ack(order)
@@ -464,12 +552,16 @@ def new_order(call: Call) -> Json:
 
 def cancel_order(call: Call) -> Json:
     symbol = required_symbol(call)
-    cross_only(call)
+    isolated = isolated_flag(call, symbol)
     try:
-        order = find_order(call, symbol, lambda: call.exchange.open_orders(symbol))
+        order = find_order(
+            call, symbol, lambda: call.exchange.open_orders(symbol, isolated=isolated)
+        )
     except ApiError as exc:
         raise ApiError(-2011) from exc
-    canceled = ledger_action(lambda: call.exchange.cancel_order(symbol, order.order_id))
+    canceled = ledger_action(
+        lambda: call.exchange.cancel_order(symbol, order.order_id, isolated=isolated)
+    )
     cancel_id = call.params.text("newClientOrderId") or random_id(call.state.rng, 22)
     return render.cancel_row(canceled, cancel_id, call.now_ms)
 
@@ -493,26 +585,55 @@ def margin_account(call: Call) -> Json:
     return render.account(call.exchange.snapshot(), btc_usdt(call.exchange, call.now_ms))
 
 
+MAX_ISOLATED_SYMBOLS = 5
+
+
 def isolated_account(call: Call) -> Json:
-    """The simulated account has no isolated pairs: an empty list, zero totals."""
-    zero = render.dec(Decimal(0))
-    totals = ("totalAssetOfBtc", "totalLiabilityOfBtc", "totalNetAssetOfBtc")
-    return {"assets": [], **dict.fromkeys(totals, zero)}
+    """Every isolated pair with its totals; with `symbols` (at most 5) just those pairs, and no
+    totals (as the docs describe)."""
+    ex = call.exchange
+    named = call.params.text("symbols")
+    chosen = list(ex.isolated_symbols)
+    if named is not None:
+        wanted = named.split(",")
+        if len(wanted) > MAX_ISOLATED_SYMBOLS:
+            raise ApiError.param(-1130, name="symbols")
+        for symbol in wanted:
+            if symbol not in ex.symbols:
+                raise ApiError(-1121)
+        chosen = [s for s in chosen if s in wanted]
+    pairs = []
+    held = owed = Decimal(0)
+    for symbol in chosen:
+        snap = ex.snapshot(isolated_symbol=symbol)
+        held += snap.total_asset_btc
+        owed += snap.total_liability_btc
+        pairs.append(
+            render.isolated_pair(symbol, *ex.symbols[symbol], snap, ex.price(symbol, call.now_ms))
+        )
+    if named is not None:
+        return {"assets": pairs}
+    return {
+        "assets": pairs,
+        "totalAssetOfBtc": render.dec(held),
+        "totalLiabilityOfBtc": render.dec(owed),
+        "totalNetAssetOfBtc": render.dec(held - owed),
+    }
 
 
 def max_borrowable(call: Call) -> Json:
     asset = required_asset(call)
-    cross_only(call, "isolatedSymbol")
-    amount = ledger_action(lambda: call.exchange.max_borrowable(asset))
-    balance = call.exchange.snapshot().balances.get(asset)
+    pair = isolated_symbol(call)
+    amount = ledger_action(lambda: call.exchange.max_borrowable(asset, isolated_symbol=pair))
+    balance = call.exchange.snapshot(isolated_symbol=pair).balances.get(asset)
     borrowed = balance.borrowed if balance is not None else Decimal(0)
     return {"amount": render.dec(amount), "borrowLimit": render.dec(amount + borrowed)}
 
 
 def max_transferable(call: Call) -> Json:
     asset = required_asset(call)
-    cross_only(call, "isolatedSymbol")
-    amount = ledger_action(lambda: call.exchange.max_transferable(asset))
+    pair = isolated_symbol(call)
+    amount = ledger_action(lambda: call.exchange.max_transferable(asset, isolated_symbol=pair))
     return {"amount": render.dec(amount)}
 
 
@@ -563,112 +684,25 @@ def close_own_streams(call: Call) -> Json:
 # -- capital flow ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Flow:
-    time_ms: int
-    order: tuple[int, int, int]  # (kind rank, source id, leg): stable within a millisecond
-    tran_id: int
-    asset: str
-    symbol: str | None
-    type: str
-    amount: Decimal
-
-
 def capital_flow(call: Call) -> Json:
+    """Cross rows, or with `symbol` that isolated pair's. With `fromId`: ids above it, oldest
+    first; without: the latest `limit` rows, newest first."""
     asset = known_asset(call, required=False)
+    pair = known_symbol(call, required=False)
     flow_type = call.params.text("type")
     from_id = call.params.integer("fromId")
     limit = call.params.bounded("limit", 500, 1, 1000)
     span = window(call, CAPITAL_FLOW_WINDOW)
-    rows = []
-    for flow_id, flow in numbered(flows(call.exchange, span)):
-        if from_id is not None and flow_id <= from_id:
-            continue
-        if (asset is None or flow.asset == asset) and flow_type in (None, flow.type):
-            rows.append(flow_row(flow_id, flow))
-            if len(rows) == limit:
-                break
-    return rows
-
-
-def flow_row(flow_id: int, flow: Flow) -> Json:
-    row: dict[str, Json] = {
-        "id": flow_id,
-        "tranId": flow.tran_id,
-        "timestamp": flow.time_ms,
-        "asset": flow.asset,
-        "type": flow.type,
-        "amount": render.dec(flow.amount),
-    }
-    if flow.symbol is not None:
-        row["symbol"] = flow.symbol
-    return row
-
-
-def numbered(found: Iterable[Flow]) -> Iterator[tuple[int, Flow]]:
-    """Ids = time_ms * 1000 + rank within the millisecond: stable across calls and windows.
-    `found` must come in (time_ms, order) order."""
-    previous, rank = -1, 0
-    for flow in found:
-        rank = rank + 1 if flow.time_ms == previous else 0
-        previous = flow.time_ms
-        yield flow.time_ms * 1000 + rank, flow
-
-
-def flows(exchange: ExchangeProtocol, span: Window) -> Iterator[Flow]:
-    """Every balance movement in the window, lazily, in (time, order) order."""
-    start, end = span.start_ms, span.end_ms
-    sources = [
-        (
-            Flow(r.time_ms, (0, r.tx_id, 0), r.tx_id, r.asset, None, "BORROW", r.principal)
-            for r in exchange.loans(None, start, end)
-            if r.status != "FAILED"
-        ),
-        (
-            Flow(r.time_ms, (1, r.tx_id, 0), r.tx_id, r.asset, None, repay_type(r), -r.amount)
-            for r in exchange.repays(None, start, end)
-            if r.status != "FAILED"
-        ),
-        (
-            Flow(r.time_ms, (2, r.tx_id, 0), r.tx_id, r.asset, None, "TRANSFER", signed(r))
-            for r in exchange.transfers(None, None, start, end)
-            if r.status != "FAILED"
-        ),
-        *(
-            symbol_flows(exchange.trades(symbol, start, end), *pair)
-            for symbol, pair in sorted(exchange.symbols.items())
-        ),
-    ]
-    return heapq.merge(*sources, key=lambda f: (f.time_ms, f.order))
-
-
-def symbol_flows(trades: Sequence[TradeRecord], base: str, quote: str) -> Iterator[Flow]:
-    for trade in trades:
-        yield from trade_flows(trade, base, quote)
-
-
-def repay_type(record: RepayRecord) -> str:
-    return "REPAY_LIQUIDATION" if record.kind == "AUTO" else "REPAY"
-
-
-def signed(record: TransferRecord) -> Decimal:
-    return record.amount if record.type == "ROLL_IN" else -record.amount
-
-
-def trade_flows(trade: TradeRecord, base: str, quote: str) -> list[Flow]:
-    def leg(n: int, asset: str, kind: str, amount: Decimal) -> Flow:
-        return Flow(trade.time_ms, (3, trade.id, n), trade.id, asset, trade.symbol, kind, amount)
-
-    if trade.is_buyer:
-        legs = [
-            leg(0, base, "BUY_INCOME", trade.qty),
-            leg(1, quote, "BUY_EXPENSE", -trade.quote_qty),
-        ]
-    else:
-        legs = [
-            leg(0, base, "SELL_EXPENSE", -trade.qty),
-            leg(1, quote, "SELL_INCOME", trade.quote_qty),
-        ]
-    if trade.commission:
-        legs.append(leg(2, trade.commission_asset, "TRADING_COMMISSION", -trade.commission))
-    return legs
+    found = (
+        capital.flow_row(flow_id, flow)
+        for flow_id, flow in capital.numbered(
+            capital.all_flows(call.exchange, span.start_ms, span.end_ms)
+        )
+        if flow.account == pair
+        and asset in (None, flow.asset)
+        and flow_type in (None, flow.type)
+        and (from_id is None or flow_id > from_id)
+    )
+    if from_id is not None:
+        return list(itertools.islice(found, limit))
+    return list(reversed(collections.deque(found, maxlen=limit)))

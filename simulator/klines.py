@@ -15,8 +15,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
+import numpy as np
+
 from simulator.contract import ExchangeProtocol
-from simulator.prices import DAY_MS, HOUR_MS, MINUTE_MS, UNIT, mix64, stable_key, to_units
+from simulator.prices import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    UNIT,
+    exact_share,
+    mix64,
+    mix64_array,
+    stable_key,
+    to_units,
+)
 from simulator.records import TradeRecord
 
 SECOND_MS = 1_000
@@ -151,6 +163,8 @@ class Tape:
         self._keys = {s: stable_key("volume", market.seed, s) for s in market.symbol_specs}
         self._mean_lots = {s: self._lots_per_minute(s) for s in market.symbol_specs}
         self._cache: dict[tuple[str, int, int], Bar] = {}
+        # one small number per way of pricing: cache keys stay cheap to hash
+        self._fingerprint = _MARKETS.setdefault(market.fingerprint, len(_MARKETS))
 
     def _lots_per_minute(self, symbol: str) -> int:
         spec = self.exchange.market.symbol_specs[symbol]
@@ -211,35 +225,67 @@ class Tape:
         return merge(parts)
 
     def _whole(self, symbol: str, start_ms: int, size: int, now_ms: int) -> Bar:
-        """A whole day or hour: merged from its hours or minutes, kept once it is over."""
+        """A whole day or hour, kept once it is over. Max, min and sums commute, so it is the
+        market's own candle with the account's fills in it added."""
         key = (symbol, size, start_ms)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        if size == DAY_MS:
-            parts = [
-                self._whole(symbol, start_ms + h * HOUR_MS, HOUR_MS, now_ms) for h in range(24)
-            ]
-        else:
-            by_minute: dict[int, list[TradeRecord]] = {}
-            for fill in self.exchange.trades(symbol, start_ms, start_ms + HOUR_MS - 1):
-                by_minute.setdefault(fill.time_ms // MINUTE_MS, []).append(fill)
-            starts = range(start_ms, start_ms + HOUR_MS, MINUTE_MS)
-            parts = [self._minute(symbol, t, by_minute.get(t // MINUTE_MS, [])) for t in starts]
-        bar = merge(parts)
+        fills = self.exchange.trades(symbol, start_ms, start_ms + size - 1)
+        bar = with_fills(self._market(symbol, start_ms // HOUR_MS, size // HOUR_MS), fills)
         if start_ms + size <= now_ms:  # nothing can happen in it any more
             self._cache[key] = bar
         return bar
 
-    def _minute(self, symbol: str, start_ms: int, fills: Sequence[TradeRecord]) -> Bar:
-        """A whole minute, given the account's fills in it (the hot path of long candles)."""
-        price = self.exchange.market.price_units(symbol, start_ms)
-        step = self.exchange.market.symbol_specs[symbol].step_units
-        lots, taker_lots, trades = self._market_minute(symbol, start_ms // MINUTE_MS)
+    def _market(self, symbol: str, hour: int, hours: int) -> Bar:
+        """The synthetic market's own candle of one hour (hours=1) or UTC day (24) from an hour
+        index: a pure function of the price paths, so kept for every exchange that prices
+        alike, and computed a whole day at a time (the hot path of long candles)."""
+        key = (self._fingerprint, symbol, hour, hours)
+        cached = _MARKET_BARS.get(key)
+        if cached is None:
+            if len(_MARKET_BARS) >= MARKET_BARS_KEPT:
+                _MARKET_BARS.clear()  # a plain bound: tests build many markets in one process
+            first_hour = hour - hour % 24
+            day = self._market_day(symbol, first_hour)
+            for offset, bar in enumerate(day):
+                _MARKET_BARS[(self._fingerprint, symbol, first_hour + offset, 1)] = bar
+            _MARKET_BARS[(self._fingerprint, symbol, first_hour, 24)] = merge(day)
+            cached = _MARKET_BARS[key]
+        return cached
+
+    def _market_day(self, symbol: str, first_hour: int) -> list[Bar]:
+        """The market's 24 hour candles from `first_hour`, from its 1440 minutes at once."""
+        minutes = 24 * 60
+        first_minute = first_hour * 60
+        market = self.exchange.market
+        prices = market.minute_prices(symbol, first_minute, minutes)
+        step = market.symbol_specs[symbol].step_units
+        ids = np.arange(first_minute, first_minute + minutes, dtype=np.int64).astype(np.uint64)
+        h = mix64_array(np.uint64(self._keys[symbol]) ^ ids)
+        lots = (np.uint64(1) + h % np.uint64(2 * self._mean_lots[symbol])).astype(np.int64)
+        taker_lots = lots * ((h >> np.uint64(24)) % np.uint64(101)).astype(np.int64) // 100
+        spread_trades = np.uint64(1) + (h >> np.uint64(44)) % np.uint64(MAX_TRADES_PER_MINUTE)
+        trades = np.minimum(lots, spread_trades.astype(np.int64))
         volume, taker = lots * step, taker_lots * step
-        quote, taker_quote = volume * price // UNIT, taker * price // UNIT
-        market = Bar(price, price, price, price, volume, quote, trades, taker, taker_quote)
-        return with_fills(market, fills)
+        figures = (
+            prices,
+            volume,
+            exact_share(volume, prices),
+            trades,
+            taker,
+            exact_share(taker, prices),
+        )
+        price, *amounts = (figure.reshape(24, 60) for figure in figures)
+        columns = zip(
+            price[:, 0].tolist(),
+            price.max(axis=1).tolist(),
+            price.min(axis=1).tolist(),
+            price[:, -1].tolist(),
+            *(amount.sum(axis=1).tolist() for amount in amounts),
+            strict=True,
+        )
+        return [Bar(*column) for column in columns]
 
     def _seconds(self, symbol: str, start_ms: int, end_ms: int) -> Bar:
         """Seconds [start_ms, end_ms) within one minute."""
@@ -273,6 +319,10 @@ class Tape:
 
 
 _TAPES: WeakKeyDictionary[ExchangeProtocol, Tape] = WeakKeyDictionary()
+# the market's own hour and day candles, shared by every exchange whose prices walk alike
+_MARKET_BARS: dict[tuple[int, str, int, int], Bar] = {}
+_MARKETS: dict[tuple[object, ...], int] = {}
+MARKET_BARS_KEPT = 500_000
 
 
 def tape_of(exchange: ExchangeProtocol) -> Tape:

@@ -5,6 +5,7 @@ behind /_sim/stats."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -157,6 +158,8 @@ class RequestStats:
 
     endpoints: dict[str, EndpointStats] = field(default_factory=dict)
     unknown_paths: int = 0
+    # injected faults by kind, and rows that arrived while a client paged ("rows_arrived")
+    fault_kinds: Counter[str] = field(default_factory=Counter)
 
     def of(self, endpoint: str) -> EndpointStats:
         stats = self.endpoints.get(endpoint)
@@ -167,6 +170,7 @@ class RequestStats:
     def reset(self) -> None:
         self.endpoints.clear()
         self.unknown_paths = 0
+        self.fault_kinds.clear()
 
     def as_json(self) -> dict[str, object]:
         totals = EndpointStats()
@@ -180,4 +184,5 @@ class RequestStats:
             "endpoints": {name: s.as_json() for name, s in sorted(self.endpoints.items())},
             "totals": totals.as_json(),
             "unknown_paths": self.unknown_paths,
+            "fault_kinds": dict(sorted(self.fault_kinds.items())),
         }

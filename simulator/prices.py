@@ -15,7 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
+import numpy.typing as npt
+
+Int64s = npt.NDArray[np.int64]
+UInt64s = npt.NDArray[np.uint64]
+
 UNIT = 10**8  # amounts and prices are integers of 1e-8
+HALF_UNIT = 10**4  # the step of the vectorised long divisions (see exact_ratio)
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -30,6 +37,35 @@ def mix64(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
     return x ^ (x >> 31)
+
+
+def mix64_array(x: UInt64s) -> UInt64s:
+    """`mix64` of every element (uint64 arithmetic wraps exactly as the masks do)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def exact_ratio(base: Int64s, quote: Int64s) -> Int64s:
+    """floor(base * UNIT / quote) elementwise, in int64 without overflow: long division in two
+    steps of 10^4 (remainders stay below the quote, itself far below 10^14)."""
+    whole, rest = np.divmod(base, quote)
+    high, rest = np.divmod(rest * HALF_UNIT, quote)
+    ratio: Int64s = whole * UNIT + high * HALF_UNIT + rest * HALF_UNIT // quote
+    return ratio
+
+
+def exact_share(volume: Int64s, price: Int64s) -> Int64s:
+    """floor(volume * price / UNIT) elementwise, in int64 without overflow (volumes below
+    10^14, prices below 10^14): the products are split at 10^8 and 10^4."""
+    price_whole, price_part = np.divmod(price, UNIT)
+    volume_high, volume_low = np.divmod(volume, HALF_UNIT)
+    upper = volume_high * price_part  # the volume's high digits times the price's fraction
+    upper_high, upper_low = np.divmod(upper, HALF_UNIT)
+    fraction = (upper_low * HALF_UNIT + volume_low * price_part) // UNIT
+    share: Int64s = volume * price_whole + upper_high + fraction
+    return share
 
 
 def stable_key(*parts: object) -> int:
@@ -115,6 +151,19 @@ class Crash:
         dt -= self.hold_ms
         return self.drop_bp * (self.recover_ms - dt) // self.recover_ms
 
+    def depth_bp_array(self, t_ms: Int64s) -> Int64s:
+        """`depth_bp` of every time at once."""
+        dt = t_ms - self.start_ms
+        falling = self.drop_bp * dt // self.fall_ms
+        recovery = dt - self.fall_ms - self.hold_ms
+        recovering = self.drop_bp * (self.recover_ms - recovery) // self.recover_ms
+        depth = np.where(
+            dt < self.fall_ms,
+            falling,
+            np.where(dt < self.fall_ms + self.hold_ms, self.drop_bp, recovering),
+        )
+        return np.where((dt <= 0) | (t_ms >= self.end_ms), 0, depth)
+
     def breakpoints(self) -> tuple[int, int, int, int]:
         fall_end = self.start_ms + self.fall_ms
         return self.start_ms, fall_end, fall_end + self.hold_ms, self.end_ms
@@ -134,9 +183,12 @@ class AssetPath:
         self._rng = random.Random(f"walk:{seed}:{spec.name}")
         self._origin_hour = origin_ms // HOUR_MS
         self._knots = [self._ref]
+        self._knots_array: Int64s = np.zeros(0, dtype=np.int64)
         self._crashes = tuple(c for c in crashes if c.asset == spec.name)
         self._cache_minute = -1
         self._cache_units = 0
+        self._range_hour = -1
+        self._range = (0, 0)
 
     def _knot(self, index: int) -> int:
         knots = self._knots
@@ -147,6 +199,14 @@ class AssetPath:
             step = self._rng.randint(-self._vol, self._vol) + max(-self._vol, min(self._vol, pull))
             knots.append(max(1, level * (BP + step) // BP))
         return knots[index]
+
+    def _knot_array(self, last: int) -> Int64s:
+        """The knots up to index `last` as an array (extended, not rebuilt, as time goes on)."""
+        self._knot(last)
+        if len(self._knots_array) < len(self._knots):
+            grown = np.asarray(self._knots[len(self._knots_array) :], dtype=np.int64)
+            self._knots_array = np.concatenate([self._knots_array, grown])
+        return self._knots_array
 
     def _walk(self, minute: int) -> int:
         index = minute // 60 - self._origin_hour
@@ -174,10 +234,42 @@ class AssetPath:
         self._cache_minute, self._cache_units = minute, level
         return level
 
+    def minute_units(self, first_minute: int, count: int) -> Int64s:
+        """`units` of `count` consecutive minutes at once, vectorised and exact (every
+        intermediate stays far inside int64): what klines need, hours or days at a time."""
+        minutes = np.arange(first_minute, first_minute + count, dtype=np.int64)
+        index = minutes // 60 - self._origin_hour
+        knots = self._knot_array(max(0, int(index[-1]) + 1))
+        at = np.maximum(index, 0)
+        a, b = knots[at], knots[at + 1]
+        levels = np.where(index < 0, knots[0], a + (b - a) * (minutes % 60) // 60)
+        if self._jitter:
+            span, jitter = 2 * self._jitter + 1, self._jitter
+            noise = mix64_array(np.uint64(self._key) ^ minutes.astype(np.uint64)) % np.uint64(span)
+            levels = levels + levels * (noise.astype(np.int64) - jitter) // BP
+        for crash in self._crashes:
+            depth = crash.depth_bp_array(minutes * MINUTE_MS)
+            if depth.any():
+                levels = levels * (BP - np.minimum(BP - 1, depth)) // BP
+        floored: Int64s = np.maximum(levels, 1)
+        return floored
+
     def hour_range(self, hour: int) -> tuple[int, int]:
         """Bounds (inclusive, conservative) of the price during the given hour index."""
-        start = hour * 60
-        a, b = self._walk(start), self._walk(start + 60)
+        if hour != self._range_hour:  # asked for every hour, often several times
+            self._range = self._hour_range(hour)
+            self._range_hour = hour
+        return self._range
+
+    def _hour_range(self, hour: int) -> tuple[int, int]:
+        # the walk at the hour's first minute and the next hour's: the two knots themselves
+        index = hour - self._origin_hour
+        knots = self._knots
+        if index >= 0 and index + 1 < len(knots):
+            a, b = knots[index], knots[index + 1]
+        else:
+            a = self._knot(index) if index >= 0 else knots[0]
+            b = self._knot(index + 1) if index >= -1 else knots[0]
         lo, hi = min(a, b), max(a, b)
         lo -= lo * self._jitter // BP + 1
         hi += hi * self._jitter // BP + 1
@@ -227,6 +319,27 @@ class MarketData:
         raw = self.asset_units(spec.base, t_ms) * UNIT // self.asset_units(spec.quote, t_ms)
         tick = spec.tick_units
         return max(tick, raw - raw % tick)
+
+    def minute_prices(self, symbol: str, first_minute: int, count: int) -> Int64s:
+        """`price_units` of `count` consecutive minutes at once, vectorised and exact."""
+        spec = self.symbol_specs[symbol]
+        base = self.paths[spec.base].minute_units(first_minute, count)
+        quote = self.paths[spec.quote].minute_units(first_minute, count)
+        raw = exact_ratio(base, quote)
+        tick = spec.tick_units
+        ticked: Int64s = np.maximum(raw - raw % tick, tick)
+        return ticked
+
+    @property
+    def fingerprint(self) -> tuple[object, ...]:
+        """What the paths depend on: two markets with equal fingerprints price alike."""
+        return (
+            self.seed,
+            self.origin_ms,
+            tuple(self.asset_specs.values()),
+            tuple(self.symbol_specs.values()),
+            self.crashes,
+        )
 
     def price(self, symbol: str, t_ms: int) -> Decimal:
         return from_units(self.price_units(symbol, t_ms))

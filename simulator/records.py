@@ -2,9 +2,12 @@
 
 The engine (`simulator.ledger`) appends these; the HTTP layer renders them into each API
 generation's JSON shape. Times are UTC milliseconds. A record whose `confirm_ms` lies in the
-future is reported with status PENDING until the clock passes it; its effect on balances
-happens at `time_ms` (the status is a reporting lag, as on the exchange). FAILED records had
-no effect on the account.
+future is reported with status PENDING until the clock passes it; its outcome is fixed when it
+is made: one that ends CONFIRMED takes effect at `time_ms`, one that ends FAILED never has any
+effect (see docs/simulator.md, "Ledger and history choices").
+
+`isolated_symbol` (or `is_isolated`) marks a record of an isolated-margin account; None/False
+is the cross-margin account.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from decimal import Decimal
 from typing import Literal
 
 Status = Literal["CONFIRMED", "FAILED"]
+RepayKind = Literal["MANUAL", "AUTO", "BNB_AUTO_REPAY", "POINT_AUTO_REPAY"]
+InterestType = Literal["ON_BORROW", "PERIODIC", "ON_BORROW_CONVERTED", "PERIODIC_CONVERTED"]
 
 
 @dataclass(slots=True)
@@ -25,6 +30,7 @@ class LoanRecord:
     status: Status = "CONFIRMED"
     confirm_ms: int = 0  # reported PENDING while now < confirm_ms
     kind: Literal["MANUAL", "AUTO"] = "MANUAL"
+    isolated_symbol: str | None = None
 
 
 @dataclass(slots=True)
@@ -37,18 +43,34 @@ class RepayRecord:
     time_ms: int
     status: Status = "CONFIRMED"
     confirm_ms: int = 0
-    kind: Literal["MANUAL", "AUTO"] = "MANUAL"  # AUTO: repaid by a force liquidation
+    kind: RepayKind = "MANUAL"
+    isolated_symbol: str | None = None
+    by_liquidation: bool = False  # repaid by a force liquidation (reported as AUTO)
+    # what left the account's balances: `amount` of `asset`, except BNB_AUTO_REPAY (BNB) and
+    # POINT_AUTO_REPAY (nothing: points paid)
+    debit_asset: str = ""
+    debit: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)
 class InterestRecord:
     tx_id: int
-    asset: str
-    principal: Decimal  # principal the charge was computed on
-    interest: Decimal  # ceil8(principal * rate / 24)
+    asset: str  # what the interest is paid in: BNB for the *_CONVERTED types
+    principal: Decimal  # principal (of the borrowed asset) the charge was computed on
+    interest: Decimal  # ceil8(principal * rate / 24), converted to BNB for *_CONVERTED
     rate: Decimal  # daily rate in force for that hour
     time_ms: int  # on the hour for PERIODIC; the borrow time for ON_BORROW
-    type: Literal["ON_BORROW", "PERIODIC"] = "PERIODIC"
+    type: InterestType = "PERIODIC"
+    raw_asset: str | None = None  # the borrowed asset when it differs from `asset`
+    isolated_symbol: str | None = None
+
+    @property
+    def borrowed_asset(self) -> str:
+        return self.raw_asset or self.asset
+
+    @property
+    def converted(self) -> bool:
+        return self.raw_asset is not None
 
 
 @dataclass(slots=True)
@@ -62,6 +84,9 @@ class TransferRecord:
     confirm_ms: int = 0
     trans_from: str = "SPOT"
     trans_to: str = "CROSS_MARGIN"
+    isolated_symbol: str | None = None  # the isolated account whose history holds the record
+    from_symbol: str | None = None  # the isolated pair money left, if any
+    to_symbol: str | None = None  # the isolated pair money went to, if any
 
 
 @dataclass(slots=True)
@@ -77,6 +102,8 @@ class TradeRecord:
     is_buyer: bool
     is_maker: bool
     time_ms: int
+    is_isolated: bool = False
+    is_liquidation: bool = False
 
 
 @dataclass(slots=True)
@@ -97,6 +124,8 @@ class OrderRecord:
     cumm_quote_qty: Decimal = Decimal(0)
     status: Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED"] = "NEW"
     is_liquidation: bool = False
+    is_isolated: bool = False
+    orig_quote_qty: Decimal = Decimal(0)  # a MARKET order's quoteOrderQty, if it had one
 
 
 @dataclass(slots=True)
@@ -110,6 +139,19 @@ class LiquidationRecord:
     avg_price: Decimal
     time_ms: int  # updatedTime
     time_in_force: str = "IOC"
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    """A balance movement that no other history row reports: a liquidation fee, or one leg of a
+    conversion (dust to BNB, a delisted asset to USDT). Reported only by the capital flow."""
+
+    tran_id: int
+    asset: str
+    amount: Decimal  # signed: + into the account, - out of it
+    time_ms: int
+    type: str  # the capital-flow type
+    isolated_symbol: str | None = None
 
 
 @dataclass(slots=True)
@@ -134,6 +176,7 @@ class Snapshot:
     total_asset_btc: Decimal = Decimal(0)
     total_liability_btc: Decimal = Decimal(0)
     margin_level: Decimal = Decimal(999)
+    btc_prices: dict[str, Decimal] = field(default_factory=dict)  # isolated snapshots only
 
 
 # Stream names the engine keeps history for (the HTTP layer maps them to endpoints).

@@ -106,12 +106,17 @@ def chosen_symbols(params: Params, exchange: ExchangeProtocol) -> list[str]:
     else:
         wanted = permission_list(permissions) if permissions else DEFAULT_PERMISSIONS
         listed = any(p in wanted for p in PERMISSION_SETS[0])
-        # every simulated symbol is TRADING with the same permission set
-        return known if listed and status in (None, "TRADING") else []
+        # every simulated symbol has the same permission set; a delisted one is in BREAK
+        return [s for s in known if listed and status in (None, symbol_status(exchange, s))]
     for name in names:
         if name not in exchange.symbols:
             raise ApiError(-1121)
     return names
+
+
+def symbol_status(exchange: ExchangeProtocol, symbol: str) -> str:
+    """TRADING, or BREAK once the pair is delisted (its history stays served)."""
+    return "BREAK" if symbol in exchange.delisted else "TRADING"
 
 
 def symbol_list(text: str) -> list[str]:
@@ -148,7 +153,7 @@ def spot_symbol(spec: SymbolSpec, exchange: ExchangeProtocol, show_sets: bool) -
     )
     return {
         "symbol": spec.symbol,
-        "status": "TRADING",
+        "status": symbol_status(exchange, spec.symbol),
         "baseAsset": spec.base,
         "baseAssetPrecision": 8,
         "quoteAsset": spec.quote,
@@ -416,9 +421,12 @@ MAX_VIP_LEVEL = 9
 def isolated_all_pairs(call: Call) -> Json:
     """GET /sapi/v1/margin/isolated/allPairs: every margin pair is also an isolated pair."""
     symbol = known_symbol(call, required=False)
-    pairs = call.exchange.symbols
+    pairs, delisted = call.exchange.symbols, call.exchange.delisted
     chosen = [symbol] if symbol is not None else sorted(pairs)
-    return [{k: v for k, v in render.pair_info(s, *pairs[s]).items() if k != "id"} for s in chosen]
+    return [
+        {k: v for k, v in render.pair_info(s, *pairs[s], delisted.get(s)).items() if k != "id"}
+        for s in chosen
+    ]
 
 
 def vip_level(call: Call) -> int:
@@ -505,8 +513,7 @@ def interest_rate_history(call: Call) -> Json:
     rows: list[Json] = []
     hour = end - end % HOUR_MS
     while hour >= start and len(rows) < limit:
-        rate = render.dec(call.exchange.rate(asset, hour))
-        rows.append({"asset": asset, "dailyInterestRate": rate, "timestamp": hour, "vipLevel": vip})
+        rows.append(render.interest_rate_row(asset, call.exchange.rate(asset, hour), hour, vip))
         hour -= HOUR_MS
     return rows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from simulator.records import (
@@ -28,6 +28,9 @@ NO_DEBT_MARGIN_LEVEL = Decimal(999)
 # Cross 3x thresholds (facts §6.5): below these, borrowing / transferring out stops.
 BORROW_BAR = Decimal("1.5")
 TRANSFER_OUT_BAR = Decimal(2)
+LIQUIDATION_BAR = Decimal("1.1")
+ISOLATED_MARGIN_RATIO = Decimal(5)  # the pairs' leverage ("marginRatio")
+EIGHT_DP = Decimal(1).scaleb(-8)
 
 ASSET_NAMES = {
     "BTC": "Bitcoin",
@@ -40,6 +43,7 @@ ASSET_NAMES = {
     "EOS": "EOS",
     "SOL": "Solana",
     "ADA": "Cardano",
+    "LUNA": "Terra",
     "DOGE": "Dogecoin",
     "LTC": "Litecoin",
 }
@@ -52,6 +56,8 @@ UNIVERSAL_TYPES = {
     ("ROLL_OUT", "FUNDING"): "MARGIN_FUNDING",
     ("ROLL_IN", "FUTURES"): "UMFUTURE_MARGIN",
     ("ROLL_OUT", "FUTURES"): "MARGIN_UMFUTURE",
+    ("ROLL_IN", "ISOLATED_MARGIN"): "ISOLATEDMARGIN_MARGIN",
+    ("ROLL_OUT", "ISOLATED_MARGIN"): "MARGIN_ISOLATEDMARGIN",
 }
 
 
@@ -65,20 +71,36 @@ def status_of(status: str, confirm_ms: int, pending: PendingCheck) -> str:
     return "PENDING" if pending(confirm_ms) else status
 
 
+def with_isolated(row: Row, isolated_symbol: str | None) -> Row:
+    """`isolatedSymbol` last, and only on an isolated account's rows (absent, not null)."""
+    if isolated_symbol is not None:
+        row["isolatedSymbol"] = isolated_symbol
+    return row
+
+
+def kind_first(kind: str, isolated_symbol: str | None, row: Row) -> Row:
+    """Today's borrow-repay row: `type`, then `isolatedSymbol` when isolated, then the rest."""
+    head: Row = {"type": kind}
+    if isolated_symbol is not None:
+        head["isolatedSymbol"] = isolated_symbol
+    return {**head, **row}
+
+
 # -- borrow / repay ----------------------------------------------------------------------------
 
 
 def legacy_loan_row(record: LoanRecord, pending: PendingCheck) -> Row:
-    return {
+    row = {
         "txId": record.tx_id,
         "asset": record.asset,
         "principal": dec(record.principal),
         "timestamp": record.time_ms,
         "status": status_of(record.status, record.confirm_ms, pending),
     }
+    return with_isolated(row, record.isolated_symbol)
 
 
-def legacy_repay_row(record: RepayRecord, pending: PendingCheck) -> Row:
+def repay_fields(record: RepayRecord, pending: PendingCheck) -> Row:
     return {
         "amount": dec(record.amount),
         "asset": record.asset,
@@ -90,9 +112,12 @@ def legacy_repay_row(record: RepayRecord, pending: PendingCheck) -> Row:
     }
 
 
+def legacy_repay_row(record: RepayRecord, pending: PendingCheck) -> Row:
+    return with_isolated(repay_fields(record, pending), record.isolated_symbol)
+
+
 def borrow_row(record: LoanRecord, pending: PendingCheck) -> Row:
-    return {
-        "type": record.kind,
+    row = {
         "amount": dec(record.principal),
         "asset": record.asset,
         "interest": dec(Decimal(0)),
@@ -101,23 +126,40 @@ def borrow_row(record: LoanRecord, pending: PendingCheck) -> Row:
         "timestamp": record.time_ms,
         "txId": record.tx_id,
     }
+    return kind_first(record.kind, record.isolated_symbol, row)
 
 
 def repay_row(record: RepayRecord, pending: PendingCheck) -> Row:
-    """Today's borrow-repay REPAY row: the legacy repay row with the repay's type first."""
-    return {"type": record.kind, **legacy_repay_row(record, pending)}
+    """Today's borrow-repay REPAY row: the legacy repay row with the repay's type first (a
+    force liquidation's repay reports AUTO)."""
+    return kind_first(record.kind, record.isolated_symbol, repay_fields(record, pending))
 
 
 def interest_row(record: InterestRecord) -> Row:
-    return {
+    """`rawAsset` is the borrowed asset (cross rows only); `asset` is BNB when converted."""
+    row: Row = {
         "txId": record.tx_id,
         "interestAccuredTime": record.time_ms,
         "asset": record.asset,
-        "rawAsset": record.asset,
-        "principal": dec(record.principal),
-        "interest": dec(record.interest),
-        "interestRate": dec(record.rate),
-        "type": record.type,
+    }
+    if record.isolated_symbol is None:
+        row["rawAsset"] = record.borrowed_asset
+    row.update(
+        principal=dec(record.principal),
+        interest=dec(record.interest),
+        interestRate=dec(record.rate),
+        type=record.type,
+    )
+    return with_isolated(row, record.isolated_symbol)
+
+
+def interest_rate_row(asset: str, rate: Decimal, time_ms: int, vip_level: int = 0) -> Row:
+    """One row of GET /sapi/v1/margin/interestRateHistory: the daily rate from an hour on."""
+    return {
+        "asset": asset,
+        "dailyInterestRate": dec(rate),
+        "timestamp": time_ms,
+        "vipLevel": vip_level,
     }
 
 
@@ -125,7 +167,7 @@ def interest_row(record: InterestRecord) -> Row:
 
 
 def transfer_row(record: TransferRecord, pending: PendingCheck, *, seconds: bool = False) -> Row:
-    return {
+    row: Row = {
         "amount": dec(record.amount),
         "asset": record.asset,
         "status": status_of(record.status, record.confirm_ms, pending),
@@ -136,6 +178,11 @@ def transfer_row(record: TransferRecord, pending: PendingCheck, *, seconds: bool
         "transFrom": record.trans_from,
         "transTo": record.trans_to,
     }
+    if record.from_symbol is not None:
+        row["fromSymbol"] = record.from_symbol
+    if record.to_symbol is not None:
+        row["toSymbol"] = record.to_symbol
+    return row
 
 
 def other_wallet(record: TransferRecord) -> str:
@@ -147,7 +194,7 @@ def universal_type(record: TransferRecord) -> str | None:
 
 
 def universal_transfer_row(record: TransferRecord, pending: PendingCheck) -> Row:
-    return {
+    row: Row = {
         "asset": record.asset,
         "amount": dec(record.amount),
         "type": universal_type(record),
@@ -155,6 +202,11 @@ def universal_transfer_row(record: TransferRecord, pending: PendingCheck) -> Row
         "tranId": record.tx_id,
         "timestamp": record.time_ms,
     }
+    if record.from_symbol is not None:
+        row["fromSymbol"] = record.from_symbol
+    if record.to_symbol is not None:
+        row["toSymbol"] = record.to_symbol
+    return row
 
 
 # -- orders, trades, liquidations ----------------------------------------------------------------
@@ -174,7 +226,7 @@ def order_row(record: OrderRecord) -> Row:
         "status": record.status,
         "stopPrice": dec(Decimal(0)),
         "symbol": record.symbol,
-        "isIsolated": False,
+        "isIsolated": record.is_isolated,
         "time": record.time_ms,
         "timeInForce": record.time_in_force,
         "type": record.type,
@@ -198,7 +250,7 @@ def order_result(record: OrderRecord) -> Row:
         "timeInForce": record.time_in_force,
         "type": record.type,
         "side": record.side,
-        "isIsolated": False,
+        "isIsolated": record.is_isolated,
         "selfTradePreventionMode": "NONE",
     }
 
@@ -208,7 +260,7 @@ def order_ack(record: OrderRecord) -> Row:
         "symbol": record.symbol,
         "orderId": record.order_id,
         "clientOrderId": record.client_order_id,
-        "isIsolated": False,
+        "isIsolated": record.is_isolated,
         "transactTime": record.time_ms,
     }
 
@@ -237,7 +289,7 @@ def cancel_row(record: OrderRecord, cancel_client_id: str, now_ms: int) -> Row:
         "timeInForce": record.time_in_force,
         "type": record.type,
         "side": record.side,
-        "isIsolated": False,
+        "isIsolated": record.is_isolated,
     }
 
 
@@ -253,7 +305,7 @@ def trade_row(record: TradeRecord) -> Row:
         "price": dec(record.price),
         "qty": dec(record.qty),
         "symbol": record.symbol,
-        "isIsolated": False,
+        "isIsolated": record.is_isolated,
         "time": record.time_ms,
     }
 
@@ -316,6 +368,56 @@ def account(snapshot: Snapshot, btc_usdt: Decimal | None) -> Row:
     }
 
 
+def isolated_side(balance: AssetBalance, btc_price: Decimal, borrow_enabled: bool) -> Row:
+    """`baseAsset` / `quoteAsset` of an isolated pair (SDK model field order)."""
+    return {
+        "asset": balance.asset,
+        "borrowEnabled": borrow_enabled,
+        "borrowed": dec(balance.borrowed),
+        "free": dec(balance.free),
+        "interest": dec(balance.interest),
+        "locked": dec(balance.locked),
+        "netAsset": dec(balance.net_asset),
+        "netAssetOfBtc": dec((balance.net_asset * btc_price).quantize(EIGHT_DP, ROUND_DOWN)),
+        "repayEnabled": True,
+        "totalAsset": dec(balance.free + balance.locked),
+    }
+
+
+def level_status(level: Decimal) -> str:
+    """marginLevelStatus by the cross 3x bars (facts §6.5)."""
+    for bar, status in ((TRANSFER_OUT_BAR, "EXCESSIVE"), (BORROW_BAR, "NORMAL")):
+        if level >= bar:
+            return status
+    return "MARGIN_CALL" if level > LIQUIDATION_BAR else "FORCE_LIQUIDATION"
+
+
+def isolated_pair(
+    symbol: str, base: str, quote: str, snapshot: Snapshot, index_price: Decimal
+) -> Row:
+    """One pair of GET /sapi/v1/margin/isolated/account."""
+    level = margin_level(snapshot)
+    sides = {}
+    for name, asset in (("baseAsset", base), ("quoteAsset", quote)):
+        balance = snapshot.balances.get(asset, AssetBalance(asset))
+        sides[name] = isolated_side(
+            balance, snapshot.btc_prices.get(asset, Decimal(0)), level > BORROW_BAR
+        )
+    return {
+        **sides,
+        "symbol": symbol,
+        "isolatedCreated": True,
+        "enabled": True,
+        "marginLevel": dec(level),
+        "marginLevelStatus": level_status(level),
+        "marginRatio": dec(ISOLATED_MARGIN_RATIO),
+        "indexPrice": dec(index_price),
+        "liquidatePrice": dec(Decimal(0)),
+        "liquidateRate": dec(Decimal(0)),
+        "tradeEnabled": True,
+    }
+
+
 def snapshot_vo(snapshot: Snapshot) -> Row:
     """One day of GET /sapi/v1/accountSnapshot?type=MARGIN (facts §12)."""
     return {
@@ -334,15 +436,19 @@ def snapshot_vo(snapshot: Snapshot) -> Row:
 # -- reference data ----------------------------------------------------------------------------
 
 
-def asset_info(asset: str) -> Row:
-    return {
+def asset_info(asset: str, delist_ms: int | None = None) -> Row:
+    """A margin asset; a delisted one is neither borrowable nor collateral, with `delistTime`."""
+    row: Row = {
         "assetFullName": ASSET_NAMES.get(asset, asset),
         "assetName": asset,
-        "isBorrowable": True,
-        "isMortgageable": True,
+        "isBorrowable": delist_ms is None,
+        "isMortgageable": delist_ms is None,
         "userMinBorrow": dec(Decimal(0)),
         "userMinRepay": dec(Decimal(0)),
     }
+    if delist_ms is not None:
+        row["delistTime"] = delist_ms
+    return row
 
 
 def pair_id(symbol: str) -> int:
@@ -351,16 +457,21 @@ def pair_id(symbol: str) -> int:
     return 10**17 + int.from_bytes(digest[:8], "big") % (9 * 10**17)
 
 
-def pair_info(symbol: str, base: str, quote: str) -> Row:
-    return {
+def pair_info(symbol: str, base: str, quote: str, delist_ms: int | None = None) -> Row:
+    """A cross-margin pair; a delisted one still listed, closed, with `delistTime` (ms)."""
+    trading = delist_ms is None
+    row: Row = {
         "id": pair_id(symbol),
         "symbol": symbol,
         "base": base,
         "quote": quote,
-        "isMarginTrade": True,
-        "isBuyAllowed": True,
-        "isSellAllowed": True,
+        "isMarginTrade": trading,
+        "isBuyAllowed": trading,
+        "isSellAllowed": trading,
     }
+    if delist_ms is not None:
+        row["delistTime"] = delist_ms
+    return row
 
 
 def price_index(symbol: str, price: Decimal, now_ms: int) -> Row:

@@ -5,7 +5,11 @@ opening up to `start_ms` (the clock is pinned while the scenario acts in the pas
 simulated time continues from `start_ms` at wall-clock pace). Same arguments, same history.
 Scenarios (`SCENARIOS`, name -> builder; `PROFILES`, name -> what it does per day): `default`
 (~80 days, generated in ~0.5 s), `long` (~400 days, ~2.5 s), `large` (>= 1M records, ~25 s),
-`tiny` (3 days, for fast tests) and `empty` (an opened account with no activity).
+`tiny` (3 days, for fast tests), `empty` (an opened account with no activity) and `veteran`
+(three years at a calm pace, older than every retention limit, with every rarer ledger rule:
+BNB-paid interest, every auto-repay, a liquidation fee, rows PENDING for days, a delisted pair
+and asset, isolated margin, dust conversion, quoteOrderQty orders).
+Each rarer rule is a `Profile` knob that is off unless a profile turns it on.
 """
 
 from __future__ import annotations
@@ -71,7 +75,8 @@ END_PHASE_MS = 2 * HOUR_MS  # the last hours before start are scripted
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """How busy an account is: mean events per day of each kind, and when markets crash."""
+    """How busy an account is: mean events per day of each kind, and when markets crash.
+    The knobs after `scripted_end` switch on the rarer ledger rules; all are off by default."""
 
     days: int
     market_orders: Mapping[str, int] = field(default_factory=dict)  # per symbol per day
@@ -83,6 +88,18 @@ class Profile:
     crash_days: tuple[int, ...] = ()
     failed_days: tuple[int, ...] = ()
     scripted_end: bool = True
+    targets: Mapping[str, int] = field(default_factory=lambda: TARGET_USDT)
+    extra_assets: tuple[AssetSpec, ...] = ()
+    extra_symbols: tuple[SymbolSpec, ...] = ()
+    liquidation_fee_bp: int = 0  # taken from what a force liquidation sells
+    bnb_interest_days: tuple[tuple[int, int], ...] = ()  # [from, to) days paying interest in BNB
+    auto_repays_per_week: Mapping[str, int] = field(default_factory=dict)  # by REPAY type
+    quote_orders_per_week: int = 0  # MARKET orders sized by quoteOrderQty
+    slow_days: tuple[int, ...] = ()  # days whose rows stay PENDING for days (CONFIRMED, FAILED)
+    delistings: tuple[tuple[int, str], ...] = ()  # (day, asset or symbol)
+    dust_days: tuple[int, ...] = ()  # days small balances are converted into BNB
+    isolated_pairs: tuple[str, ...] = ()  # pairs traded on isolated margin too
+    isolated_per_week: int = 0  # isolated transfers, borrows, repays and orders
 
 
 DEFAULT = Profile(
@@ -153,6 +170,45 @@ TINY = Profile(
 
 EMPTY = Profile(days=1, scripted_end=False)
 
+LUNA = AssetSpec("LUNA", Decimal("80"), 80, Decimal("0.00015000"), Decimal("50000"))
+LUNAUSDT = SymbolSpec("LUNAUSDT", "LUNA", "USDT", Decimal("0.001"), Decimal("0.01"))
+VETERAN_DAYS = 1095
+
+# Three years at a calm pace; the rare rules are spread so that some fall inside the API's
+# retention windows (the last 90 / 30 days) and some only before them.
+VETERAN = Profile(
+    days=VETERAN_DAYS,
+    market_orders={
+        "BTCUSDT": 3,
+        "ETHUSDT": 2,
+        "BNBUSDT": 1,
+        "SOLUSDT": 1,
+        "LUNAUSDT": 1,
+        "XRPUSDT": 1,
+        "ETHBTC": 1,
+        "BNBBTC": 1,
+    },
+    limit_orders=2,
+    usdt_transfers=1,
+    other_transfers=1,
+    borrows=1,
+    repays=2,
+    crash_days=(420, 1030),
+    failed_days=(30, 250, 640, 1000, 1080),
+    targets={**TARGET_USDT, "LUNA": 3_000},
+    extra_assets=(LUNA,),
+    extra_symbols=(LUNAUSDT,),
+    liquidation_fee_bp=200,
+    bnb_interest_days=((150, 520), (1040, VETERAN_DAYS + 1)),
+    auto_repays_per_week={"AUTO": 2, "BNB_AUTO_REPAY": 1, "POINT_AUTO_REPAY": 1},
+    quote_orders_per_week=4,
+    slow_days=(60, 333, 700, 1060, VETERAN_DAYS - 2),
+    delistings=((600, "BNBBTC"), (1050, "LUNA")),
+    dust_days=(365, 1065),
+    isolated_pairs=("BTCUSDT",),
+    isolated_per_week=5,
+)
+
 
 class AccountLife:
     """Drives one account through a profile's days, acting only via the public engine API."""
@@ -210,13 +266,45 @@ class AccountLife:
             kinds.extend([("failed_transfer", ""), ("failed_borrow", "")])
         if day == 3:
             kinds.append(("twin_borrows", ""))
+        kinds.extend(self.rare_kinds())
         events = []
         for seq, (action, argument) in enumerate(kinds):
             t = day_start + rng.randrange(DAY_MS)
             if t < end:
                 events.append((t, seq, action, argument))
+        for offset, action, argument in self.scripted(day):
+            t = day_start + offset
+            if t < end:
+                events.append((t, len(events), action, argument))
         events.sort()
         return events
+
+    def rare_kinds(self) -> list[tuple[str, str]]:
+        """Today's random actions of the rarer rules (no randomness drawn for a rule that is
+        off, so the profiles without them keep their histories)."""
+        profile, kinds = self.profile, []
+        for kind, per_week in profile.auto_repays_per_week.items():
+            kinds.extend([("auto_repay", kind)] * _weekly(self.rng, per_week))
+        if profile.quote_orders_per_week:
+            kinds.extend([("quote_order", "")] * _weekly(self.rng, profile.quote_orders_per_week))
+        for pair in profile.isolated_pairs:
+            kinds.extend([("isolated", pair)] * _weekly(self.rng, profile.isolated_per_week))
+        return kinds
+
+    def scripted(self, day: int) -> list[tuple[int, str, str]]:
+        """Today's fixed moments of the rarer rules: (offset into the day, action, argument)."""
+        profile, moments = self.profile, []
+        for first, last in profile.bnb_interest_days:
+            if day in (first, last):
+                moments.append((30 * MINUTE_MS, "bnb_interest", "on" if day == first else "off"))
+        if day in profile.slow_days:
+            moments.append((5 * HOUR_MS + 13 * MINUTE_MS, "slow_rows", ""))
+        if day in profile.dust_days:
+            moments.append((9 * HOUR_MS + 41 * MINUTE_MS, "dust", ""))
+        for when, name in profile.delistings:
+            if day == when:
+                moments.append((8 * HOUR_MS, "delist", name))
+        return moments
 
     def is_quiet(self, t: int) -> bool:
         return any(lo <= t < hi for lo, hi in self.quiet)
@@ -232,9 +320,19 @@ class AccountLife:
             "failed_transfer": self.failed_transfer,
             "failed_borrow": self.failed_borrow,
             "twin_borrows": self.twin_borrows,
+            "quote_order": self.quote_order,
+            "slow_rows": self.slow_rows,
+            "dust": self.dust,
         }
-        if action == "market_order":
-            self.market_order(argument)
+        with_argument: dict[str, Callable[[str], None]] = {
+            "market_order": self.market_order,
+            "auto_repay": self.auto_repay,
+            "isolated": self.isolated,
+            "bnb_interest": lambda on: self.ex.set_bnb_interest(on == "on"),
+            "delist": self.delist,
+        }
+        if action in with_argument:
+            with_argument[action](argument)
         else:
             actions[action]()
 
@@ -244,7 +342,7 @@ class AccountLife:
         self.deposit_targets()
 
     def deposit_targets(self) -> None:
-        for asset, usdt in TARGET_USDT.items():
+        for asset, usdt in self.profile.targets.items():
             amount = self.units_for_usdt(asset, Decimal(usdt))
             if amount > 0:
                 self.try_(self.ex.transfer, asset, amount, "ROLL_IN")
@@ -321,9 +419,10 @@ class AccountLife:
 
     def other_transfer(self) -> None:
         ex, rng = self.ex, self.rng
-        asset = rng.choice([a for a in TARGET_USDT if a != "USDT"])
+        targets = self.profile.targets
+        asset = rng.choice([a for a in targets if a != "USDT"])
         held = self.usdt_value(asset, ex.balance(asset).free)
-        if held < TARGET_USDT[asset]:
+        if held < targets[asset]:
             amount = self.units_for_usdt(asset, Decimal(rng.randint(300, 3000)))
             self.try_(ex.transfer, asset, amount, "ROLL_IN")
         else:
@@ -366,7 +465,7 @@ class AccountLife:
         ex, rng = self.ex, self.rng
         base, _ = ex.symbols[symbol]
         held = self.usdt_value(base, ex.balance(base).free)
-        side = "BUY" if held < TARGET_USDT[base] else "SELL"
+        side = "BUY" if held < self.profile.targets[base] else "SELL"
         if rng.randrange(4) == 0:
             side = "SELL" if side == "BUY" else "BUY"
         qty = self.units_for_usdt(base, Decimal(rng.randint(50, 1500)))
@@ -390,6 +489,145 @@ class AccountLife:
             if order is not None and order.status in ("NEW", "PARTIALLY_FILLED"):
                 self.try_(ex.cancel_order, symbol, order_id)
                 return
+
+    # -- the rarer rules -------------------------------------------------------------------
+    def auto_repay(self, kind: str) -> None:
+        """A debt repaid automatically: AUTO by a MARKET order's proceeds, the others with BNB
+        or points, a slice of what is owed each time."""
+        ex, rng = self.ex, self.rng
+        owing = [a for a in ex.assets if a != "BNB" and ex.balance(a).borrowed > 0]
+        if not owing:
+            return
+        asset = rng.choice(owing)
+        balance = ex.balance(asset)
+        owed = balance.borrowed + balance.interest
+        if kind == "AUTO":
+            self.repaying_order(asset, owed * Decimal(rng.randint(10, 60)) / 100)
+            return
+        usdt = Decimal(rng.randint(20, 400) if kind == "BNB_AUTO_REPAY" else rng.randint(1, 15))
+        amount = min(owed, self.units_for_usdt(asset, usdt))
+        if amount > 0:
+            self.try_(ex.repay, asset, amount, kind=kind)
+
+    def repaying_order(self, asset: str, amount: Decimal) -> None:
+        """Buy `asset` (or sell into it, for USDT) with sideEffectType AUTO_REPAY."""
+        ex = self.ex
+        if asset == "USDT":
+            symbol, side = "BTCUSDT", "SELL"
+            qty = self.units_for_usdt("BTC", amount)
+        else:
+            symbol, side = f"{asset}USDT", "BUY"
+            qty = _round(amount, asset)
+        if symbol in ex.symbols and qty > 0:
+            self.try_(
+                ex.place_order,
+                symbol,
+                side,
+                "MARKET",
+                qty,
+                None,
+                None,
+                None,
+                side_effect="AUTO_REPAY",
+            )
+
+    def quote_order(self) -> None:
+        """A MARKET order for a USDT amount (quoteOrderQty) rather than a quantity."""
+        ex, rng = self.ex, self.rng
+        symbol = rng.choice([s for s in self.profile.market_orders if s.endswith("USDT")])
+        base, _ = ex.symbols[symbol]
+        held = self.usdt_value(base, ex.balance(base).free)
+        side = "BUY" if held < self.profile.targets.get(base, 0) else "SELL"
+        usdt = Decimal(rng.randint(20, 800))
+        self.try_(
+            ex.place_order, symbol, side, "MARKET", None, None, None, None, quote_order_qty=usdt
+        )
+
+    def slow_rows(self) -> None:
+        """Rows that stay PENDING for days: a transfer and a repay that confirm, a borrow and a
+        transfer out that fail."""
+        ex, rng = self.ex, self.rng
+        days = [DAY_MS * n + rng.randrange(HOUR_MS) for n in (2, 3, 4, 5)]
+        self.try_(ex.transfer, "USDT", Decimal(1200), "ROLL_IN", confirm_delay_ms=days[0])
+        self.try_(ex.borrow, "ETH", Decimal("0.8"), confirm_delay_ms=days[1], fail=True)
+        self.try_(
+            ex.transfer, "BTC", Decimal("0.01"), "ROLL_OUT", confirm_delay_ms=days[2], fail=True
+        )
+        owed = ex.balance("USDT")
+        amount = min(owed.borrowed + owed.interest, owed.free, Decimal(150))
+        if amount > 0:
+            self.try_(ex.repay, "USDT", amount, confirm_delay_ms=days[3])
+
+    def dust(self) -> None:
+        """Sell the small holdings down to a few USDT, then convert what is left into BNB."""
+        ex = self.ex
+        chosen = []
+        for asset in ("XRP", "ADA", "USDC"):
+            balance = ex.balance(asset)
+            if balance.borrowed or balance.interest or balance.locked:
+                continue
+            keep = self.units_for_usdt(asset, Decimal(3))
+            excess = _round(balance.free - keep, asset)
+            if excess > 0:
+                self.try_(self.place_market, f"{asset}USDT", "SELL", excess)
+            if ex.balance(asset).free > 0:
+                chosen.append(asset)
+        if chosen:
+            self.try_(ex.convert_dust, chosen)
+
+    def delist(self, name: str) -> None:
+        ex = self.ex
+        if name in ex.symbols:
+            ex.delist_symbol(name)
+            return
+        for order in list(ex.open_orders(None)):
+            if name in ex.symbols[order.symbol]:
+                self.try_(ex.cancel_order, order.symbol, order.order_id)
+        ex.delist_asset(name)
+
+    def isolated(self, pair: str) -> None:
+        """One isolated-margin move on `pair`: funds in or out (from spot or the cross
+        account), a small borrow or repay, or a MARKET order."""
+        ex, rng = self.ex, self.rng
+        base, quote = ex.symbols[pair]
+        if pair not in ex.isolated_symbols or rng.randrange(6) == 0:
+            peer = rng.choice(("SPOT", "CROSS_MARGIN"))
+            amount = Decimal(rng.randint(4, 20) * 50)
+            self.try_(ex.transfer, quote, amount, "ROLL_IN", isolated_symbol=pair, peer=peer)
+            return
+        balances = {a: ex.balance(a, isolated_symbol=pair) for a in (base, quote)}
+        choice = rng.randrange(5)
+        if choice == 0:
+            # mostly a long position on borrowed quote, now and then a short on the base
+            asset = base if rng.randrange(4) == 0 else quote
+            share = Decimal(rng.randint(5, 30)) / 100
+            room = ex.max_borrowable(asset, isolated_symbol=pair) * share
+            self.try_(ex.borrow, asset, _round(room, asset), isolated_symbol=pair)
+        elif choice == 1:
+            for b in balances.values():  # positions are closed whole
+                amount = min(b.free, b.borrowed + b.interest)
+                if amount > 0:
+                    self.try_(ex.repay, b.asset, amount, isolated_symbol=pair)
+        elif choice == 2:
+            peer = rng.choice(("SPOT", "CROSS_MARGIN"))
+            room = ex.max_transferable(quote, isolated_symbol=pair) / 5
+            self.try_(
+                ex.transfer,
+                quote,
+                _round(room, quote),
+                "ROLL_OUT",
+                isolated_symbol=pair,
+                peer=peer,
+            )
+        else:
+            side = rng.choice(("BUY", "SELL"))
+            qty = self.units_for_usdt(base, Decimal(rng.randint(50, 400)))
+            if side == "SELL":
+                qty = min(qty, _round(balances[base].free, base))
+            if qty > 0:
+                self.try_(
+                    ex.place_order, pair, side, "MARKET", qty, None, None, None, isolated=True
+                )
 
     # -- building blocks -------------------------------------------------------------------
     def place_market(self, symbol: str, side: str, qty: Decimal) -> OrderRecord:
@@ -437,7 +675,22 @@ def _count(rng: random.Random, mean: int) -> int:
     return rng.randint(mean // 2, mean + mean // 2) if mean > 1 else rng.randint(0, 2 * mean)
 
 
-_PLACES = {"BTC": 5, "ETH": 4, "BNB": 3, "SOL": 3, "XRP": 1, "ADA": 1, "USDC": 2, "USDT": 2}
+def _weekly(rng: random.Random, per_week: int) -> int:
+    """How many of something that happens `per_week` times a week happen today."""
+    return per_week // 7 + (rng.randrange(7) < per_week % 7)
+
+
+_PLACES = {
+    "BTC": 5,
+    "ETH": 4,
+    "BNB": 3,
+    "SOL": 3,
+    "XRP": 1,
+    "ADA": 1,
+    "USDC": 2,
+    "USDT": 2,
+    "LUNA": 2,
+}
 
 
 def _round(amount: Decimal, asset: str) -> Decimal:
@@ -470,13 +723,14 @@ def generate(
         for day in profile.crash_days
     ]
     exchange = Exchange(
-        ASSETS,
-        SYMBOLS,
+        (*ASSETS, *profile.extra_assets),
+        (*SYMBOLS, *profile.extra_symbols),
         seed=seed,
         opened_ms=opened_ms,
         start_ms=start_ms,
         crashes=crashes,
         wall_clock=wall_clock,
+        liquidation_fee_bp=profile.liquidation_fee_bp,
     )
     AccountLife(exchange, profile, seed).run()
     return exchange
@@ -488,6 +742,7 @@ PROFILES: dict[str, Profile] = {
     "large": LARGE,
     "tiny": TINY,
     "empty": EMPTY,
+    "veteran": VETERAN,
 }
 
 # name -> builder(seed, start_ms): the generated exchange, its clock still pinned at start_ms

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import socket
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -17,7 +20,7 @@ from simulator import auth
 from simulator.app import SimConfig, SimulatorApp, create_app
 from simulator.contract import ExchangeProtocol
 from simulator.endpoints import parse_api_generation
-from simulator.faults import FaultProfile
+from simulator.faults import PROFILES, FaultProfile
 from simulator.limits import IP_LIMIT, WINDOW_MS
 
 BANNER = "margin-etl simulator listening on"
@@ -51,6 +54,7 @@ def make_config(
     ban_after_429s: int | None = None,
     seconds_timestamps: bool | None = None,
     api_generation: str = "current",
+    controls: bool = True,
 ) -> SimConfig:
     """The server's configuration; ValueError for an unknown API generation."""
     return SimConfig(
@@ -64,7 +68,70 @@ def make_config(
         ban_after_429s=ban_after_429s,
         seconds_timestamps=seconds_timestamps,
         api_generation=parse_api_generation(api_generation),
+        controls=controls,
     )
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve anywhere
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `serve` is asked for, checked before the (slow) history is built."""
+
+    host: str
+    port: int
+    scenario: str
+    faults: str
+    truth_dir: Path | None
+    weight_limit: int
+    weight_window_ms: int
+    latency_ms: int
+    allow_remote: bool
+    controls: bool | None
+
+    def check(self) -> None:
+        """ValueError, with a message for a person, for the first option that cannot work."""
+        from simulator.scenarios import SCENARIOS
+
+        problems = (
+            (not 0 <= self.port <= 65535, f"--port {self.port}: use 0-65535 (0 picks a free one)"),
+            (self.scenario not in SCENARIOS, _unknown("scenario", self.scenario, SCENARIOS)),
+            (self.faults not in PROFILES, _unknown("fault profile", self.faults, PROFILES)),
+            (self.weight_limit < 1, "--weight-limit must be at least 1"),
+            (self.weight_window_ms < 1, "--weight-window-ms must be at least 1"),
+            (self.latency_ms < 0, "--latency-ms must not be negative"),
+            (
+                not is_loopback(self.host) and not self.allow_remote,
+                f"--host {self.host} is reachable from other machines, and the simulator's keys"
+                " are public: add --allow-remote to mean it",
+            ),
+            (
+                self.truth_dir is not None
+                and self.truth_dir.exists()
+                and not self.truth_dir.is_dir(),
+                f"--truth-dir {self.truth_dir} is a file, not a directory",
+            ),
+        )
+        for failed, message in problems:
+            if failed:
+                raise ValueError(message)
+
+    @property
+    def serves_controls(self) -> bool:
+        """The /_sim/* controls: on loopback by default, elsewhere only when asked for."""
+        return self.controls if self.controls is not None else is_loopback(self.host)
+
+
+def _unknown(what: str, value: str, known: Iterable[str]) -> str:
+    return f"unknown {what} {value!r}: use {', '.join(known)}"
 
 
 class _Server(uvicorn.Server):
@@ -126,10 +193,37 @@ def serve(
     *,
     api_generation: str = "current",
     access_log: bool = False,
+    allow_remote: bool = False,
+    controls: bool | None = None,
 ) -> None:
     """Serve until interrupted; prints one line whose last token is the URL. `api_generation`
-    is the API served: current (today's Binance), seed (the 2019 document's) or both."""
+    is the API served: current (today's Binance), seed (the 2019 document's) or both.
+
+    ValueError (before anything is built) for options that cannot work, and for a non-loopback
+    `host` without `allow_remote`. The /_sim/* controls are served on loopback, or when
+    `controls` is True.
+    """
+    options = ServeOptions(
+        host,
+        port,
+        scenario,
+        faults,
+        Path(truth_dir) if truth_dir is not None else None,
+        weight_limit,
+        weight_window_ms,
+        latency_ms,
+        allow_remote,
+        controls,
+    )
+    options.check()
     parse_api_generation(api_generation)  # fail before the history is built
+    if not is_loopback(host):
+        print(
+            f"warning: the simulator listens on {host}, reachable from other machines; "
+            f"its /_sim/* controls are {'on' if options.serves_controls else 'off'}",
+            file=sys.stderr,
+            flush=True,
+        )
     exchange = build_exchange(scenario, seed, start_ms)
     # a process of its own: keep the garbage collector off the (large, long-lived) history
     gc.collect()
@@ -144,6 +238,7 @@ def serve(
         weight_window_ms=weight_window_ms,
         latency_ms=latency_ms,
         api_generation=api_generation,
+        controls=options.serves_controls,
     )
     app = create_app(exchange, config)
     if config.truth_dir is not None:
@@ -235,6 +330,7 @@ def start_simulator(
     seconds_timestamps: bool | None = None,
     api_generation: str = "current",
     access_log: bool = False,
+    controls: bool = True,
 ) -> RunningSimulator:
     """Start serving in a background thread; returns once the server accepts connections.
 
@@ -258,6 +354,7 @@ def start_simulator(
         ban_after_429s=ban_after_429s,
         seconds_timestamps=seconds_timestamps,
         api_generation=api_generation,
+        controls=controls,
     )
     app = create_app(ledger, config)
     if config.truth_dir is not None:

@@ -1,5 +1,15 @@
-"""The warehouse's data tests, declared as data: unique keys, required columns, accepted values
-and identities. Each test is a query returning the offending rows; none returned is a pass."""
+"""The warehouse's data tests: unique keys, required columns, accepted values and identities.
+
+A model declares its tests in header lines, beside its SQL:
+    -- test: unique(account, loan_key)
+    -- test: not_null(account, asset, principal)
+    -- test: accepted_values(status: LOAN_STATUSES)
+    -- test: accepted_values(transfer_type: ROLL_IN, ROLL_OUT)
+An accepted-values list is either the values themselves or the name of one of the sets below
+(a set several models share, or that code outside the SQL reads, has its one home here).
+Identities are SQL files in sql/tests/, named after their model and headed by `-- model:` and
+`-- rule:`. Each test is a query returning the offending rows; none returned is a pass.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +53,24 @@ ENTRY_TYPES = (
 RECON_STATUSES = ("matched", "break", "provisional")
 BREAK_KINDS = ("principal", "interest", "balance", "interest_charge", "interest_principal")
 AUDIT_STATUSES = ("ok", "charge_mismatch", "principal_mismatch", "principal_unknown", "not_audited")
-RECON_KEY = ("account", "asset", "interval_end", "end_source")
+# the sets a model's `accepted_values(column: NAME)` line may name
+VALUE_SETS: dict[str, tuple[str, ...]] = {
+    "LOAN_STATUSES": LOAN_STATUSES,
+    "INTEREST_TYPES": INTEREST_TYPES,
+    "ORDER_STATUSES": ORDER_STATUSES,
+    "SIDES": SIDES,
+    "ENTRY_TYPES": ENTRY_TYPES,
+    "RECON_STATUSES": RECON_STATUSES,
+    "BREAK_KINDS": BREAK_KINDS,
+    "AUDIT_STATUSES": AUDIT_STATUSES,
+}
+
+_TEST_LINE = re.compile(r"^--\s*test:\s*(.*?)\s*$", flags=re.MULTILINE)
+_TEST_CALL = re.compile(r"^(\w+)\((.*)\)$")
+
+
+class DataTestDeclarationError(ValueError):
+    """A model's `-- test:` line or a singular test file that cannot be read as a test."""
 
 
 @dataclass(frozen=True)
@@ -80,59 +107,58 @@ def accepted_values(model: str, column: str, values: tuple[str, ...]) -> DataTes
     )
 
 
+_COLUMN_TESTS = {"unique": unique, "not_null": not_null}
+
+
+def _columns(arguments: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in arguments.split(",") if c.strip())
+
+
+def _accepted_values(model: str, arguments: str) -> DataTest:
+    column, colon, listed = arguments.partition(":")
+    values = _columns(listed)
+    if not colon or not column.strip() or not values:
+        raise DataTestDeclarationError(
+            f"{model}: accepted_values needs `column: VALUE, ...` or `column: SET_NAME`"
+        )
+    if len(values) == 1 and values[0] in VALUE_SETS:
+        values = VALUE_SETS[values[0]]
+    return accepted_values(model, column.strip(), values)
+
+
+def _declared_test(model: str, line: str) -> DataTest:
+    call = _TEST_CALL.match(line)
+    kind, arguments = call.groups() if call else ("", "")
+    if kind == "accepted_values":
+        return _accepted_values(model, arguments)
+    if kind in _COLUMN_TESTS and _columns(arguments):
+        return _COLUMN_TESTS[kind](model, *_columns(arguments))
+    raise DataTestDeclarationError(
+        f"{model}: cannot read `-- test: {line}` (unique(columns), not_null(columns) or "
+        "accepted_values(column: values))"
+    )
+
+
+def declared_tests(model: str, sql: str) -> tuple[DataTest, ...]:
+    """The tests a model's `-- test: kind(arguments)` header lines declare."""
+    return tuple(_declared_test(model, line) for line in _TEST_LINE.findall(sql))
+
+
 def singular_tests(folder: Path = SINGULAR_TESTS_DIR) -> tuple[DataTest, ...]:
-    """Tests written as SQL files, each headed by `-- model: <name>` and `-- rule: <text>`."""
+    """Tests written as SQL files named `<model>__<rule>.sql`, headed by `-- model: <model>`
+    and `-- rule: <text>`."""
     tests = []
     for path in sorted(folder.glob("*.sql")):
         text = path.read_text()
         header = dict(re.findall(r"^--\s*(model|rule):\s*(.+?)\s*$", text, flags=re.MULTILINE))
         if "model" not in header or "rule" not in header:
-            raise ValueError(f"{path}: a data test needs '-- model:' and '-- rule:' lines")
+            raise DataTestDeclarationError(
+                f"{path}: a data test needs '-- model:' and '-- rule:' lines"
+            )
+        if not path.stem.startswith(f"{header['model']}__"):
+            raise DataTestDeclarationError(f"{path}: name it {header['model']}__<rule>.sql")
         tests.append(DataTest(header["model"], header["rule"], text.strip().rstrip(";")))
     return tuple(tests)
-
-
-DATA_TESTS: tuple[DataTest, ...] = (
-    unique("stg_loans", "account", "loan_key"),
-    not_null("stg_loans", "account", "loan_key", "asset", "principal", "status", "loaned_at"),
-    accepted_values("stg_loans", "status", LOAN_STATUSES),
-    unique("stg_repays", "account", "repay_key"),
-    not_null("stg_repays", "account", "tx_id", "asset", "amount", "interest", "principal"),
-    accepted_values("stg_repays", "status", LOAN_STATUSES),
-    unique("stg_interest", "account", "interest_key"),
-    not_null("stg_interest", "account", "asset", "principal", "interest", "accrued_at"),
-    accepted_values("stg_interest", "interest_type", INTEREST_TYPES),
-    unique("stg_transfers", "account", "transfer_key"),
-    not_null("stg_transfers", "account", "tx_id", "asset", "amount", "transferred_at"),
-    accepted_values("stg_transfers", "transfer_type", ("ROLL_IN", "ROLL_OUT")),
-    accepted_values("stg_transfers", "status", LOAN_STATUSES),
-    unique("stg_liquidations", "account", "liquidation_key"),
-    accepted_values("stg_liquidations", "side", SIDES),
-    unique("stg_orders", "account", "order_key"),
-    accepted_values("stg_orders", "side", SIDES),
-    accepted_values("stg_orders", "status", ORDER_STATUSES),
-    unique("stg_trades", "account", "trade_key"),
-    not_null("stg_trades", "account", "symbol", "price", "qty", "commission", "traded_at"),
-    unique("stg_account_snapshots", "account", "snapshot_key"),
-    accepted_values("stg_account_snapshots", "snapshot_source", ("live", "daily")),
-    unique("int_symbols", "symbol"),
-    unique("int_ledger", "account", "entry_key"),
-    not_null("int_ledger", "account", "ledger_at", "asset", "entry_type", "balance_effect"),
-    accepted_values("int_ledger", "entry_type", ENTRY_TYPES),
-    accepted_values("int_ledger", "side", SIDES),
-    unique("int_snapshot_intervals", *RECON_KEY),
-    unique("recon_principal", *RECON_KEY),
-    accepted_values("recon_principal", "status", RECON_STATUSES),
-    unique("recon_interest", *RECON_KEY),
-    accepted_values("recon_interest", "status", RECON_STATUSES),
-    unique("recon_balances", *RECON_KEY),
-    accepted_values("recon_balances", "status", RECON_STATUSES),
-    accepted_values("recon_breaks", "kind", BREAK_KINDS),
-    accepted_values("recon_breaks", "status", ("break", "provisional")),
-    unique("interest_audit", "account", "interest_key"),
-    accepted_values("interest_audit", "audit_status", AUDIT_STATUSES),
-    *singular_tests(),
-)
 
 
 @dataclass(frozen=True)
@@ -175,7 +201,7 @@ def run_data_test(
 
 
 def run_data_tests(
-    con: duckdb.DuckDBPyConnection, tests: tuple[DataTest, ...] = DATA_TESTS
+    con: duckdb.DuckDBPyConnection, tests: tuple[DataTest, ...]
 ) -> tuple[DataTestResult, ...]:
     """Run every test. A view under test (staging reads the lake and dedups on every query) is
     computed once into a temporary table that its tests read instead."""

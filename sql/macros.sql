@@ -1,20 +1,119 @@
 -- Macros the models use, created before them (persisted in the warehouse with the models).
+-- A table macro reads the relation it is given (a model or a CTE of the caller) by name
+-- through query_table; an argument that is an expression, such as a key `(account, tx_id)`,
+-- is read over that relation's columns.
 
 -- A decimal as plain text: no exponent, trailing zeros of the fraction removed, no bare point
 -- ("1.500000000000000000" -> "1.5", "0E-18" -> "0"). Same rule as the CSV reports.
-create or replace macro plain_decimal(x) as
-    rtrim(rtrim(cast(cast(x as decimal(38, 18)) as varchar), '0'), '.');
+create or replace macro plain_decimal(x) as (
+    rtrim(rtrim(cast(cast(x as decimal(38, 18)) as varchar), '0'), '.')
+);
 
 -- A naive UTC timestamp as ISO-8601 with milliseconds and a Z.
-create or replace macro iso_utc(t) as
-    strftime(t, '%Y-%m-%dT%H:%M:%S.%g') || 'Z';
+create or replace macro iso_utc(t) as (
+    strftime(t, '%Y-%m-%dT%H:%M:%S.%g') || 'Z'
+);
 
 -- A reconciliation row's status: a zero difference matches; a non-zero one is provisional while
 -- rows may still change (PENDING rows inside, or the row ends within the late-arrival
 -- window of the account's newest fetch), and a break otherwise.
-create or replace macro recon_status(difference, pending_rows, is_within_late_window) as
+create or replace macro recon_status(difference, pending_rows, is_within_late_window) as (
     case
         when difference = 0 then 'matched'
         when pending_rows > 0 or coalesce(is_within_late_window, false) then 'provisional'
         else 'break'
-    end;
+    end
+);
+
+-- A term of a break as text, "name=amount"; nonzero_term is null for a zero amount (concat_ws
+-- then leaves it out).
+create or replace macro term(name, amount) as (
+    name || '=' || plain_decimal(amount)
+);
+
+create or replace macro nonzero_term(name, amount) as (
+    case when amount <> 0 then term(name, amount) end
+);
+
+-- The content hash of a row without a key: its fields (text, in a fixed order) joined by '|'.
+create or replace macro content_hash(fields) as (
+    md5(array_to_string(fields, '|'))
+);
+
+-- The latest version of each row of `versions` per `version_key`: the one fetched last, then
+-- by the newest run id. Every staging model keeps only this version of a row.
+create or replace macro latest_version(versions, version_key) as table
+    select *
+    from query_table(versions)
+    qualify row_number() over (
+        partition by version_key order by fetched_at desc, run_id desc
+    ) = 1;
+
+-- One row per real row of a stream whose rows may come without a key (interest charges,
+-- seed-API loans), with its `row_key`. Two genuinely identical rows can both be real, so
+-- identical content is not a key:
+--   * a row with a txId is keyed by it (row_key = txId), its latest version kept;
+--   * a row without one is keyed by its content hash plus its ordinal among identical rows
+--     WITHIN ONE FETCH, a fetch being what one run read for one partition (run_id,
+--     fetch_partition): a re-read by a later run gets the same ordinal again and is counted
+--     once, two identical rows in one fetch get ordinals 1 and 2 and both count
+--     (row_key = 'hash#ordinal'). This relies on the lake writer's contract that one run never
+--     reads overlapping windows of one partition;
+--   * a content seen both with txIds and without (API generations mixed) keeps
+--     max(keyed, unkeyed) rows: unkeyed rows only beyond the number of keyed ones.
+-- `versions` holds account, tx_id, content_hash, run_id, fetch_partition and fetched_at.
+create or replace macro latest_by_tx_id_or_content(versions) as table
+    with keyed_versions as (
+        select *
+        from query_table(versions)
+        where tx_id is not null
+    ),
+
+    unkeyed_versions as (
+        select
+            *,
+            row_number() over (
+                partition by account, content_hash, run_id, fetch_partition order by fetched_at
+            ) as ordinal
+        from query_table(versions)
+        where tx_id is null
+    ),
+
+    keyed as (
+        select * from latest_version(keyed_versions, (account, tx_id))
+    ),
+
+    unkeyed as (
+        select * from latest_version(unkeyed_versions, (account, content_hash, ordinal))
+    ),
+
+    keyed_counts as (
+        select
+            keyed_versions.account,
+            keyed_versions.content_hash,
+            count(distinct keyed_versions.tx_id) as keyed_rows
+        from keyed_versions
+        semi join unkeyed_versions
+            on keyed_versions.account = unkeyed_versions.account
+            and keyed_versions.content_hash = unkeyed_versions.content_hash
+        group by keyed_versions.account, keyed_versions.content_hash
+    ),
+
+    unkeyed_kept as (
+        select unkeyed.*
+        from unkeyed
+        left join keyed_counts
+            on unkeyed.account = keyed_counts.account
+            and unkeyed.content_hash = keyed_counts.content_hash
+        where unkeyed.ordinal > coalesce(keyed_counts.keyed_rows, 0)
+    )
+
+    select
+        cast(tx_id as varchar) as row_key,
+        *
+    from keyed
+    union all by name
+    select
+        content_hash || '#' || ordinal as row_key,
+        * exclude (ordinal)
+    from unkeyed_kept;

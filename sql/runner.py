@@ -1,10 +1,12 @@
 """Build the DuckDB warehouse from the model files under sql/, test it, and read its breaks.
 
 Models are SQL files, one per model, named for what they hold (`staging/stg_*.sql`,
-`intermediate/int_*.sql`, `marts/*.sql`). A model depends on every other model whose name it
-mentions (comments aside); the build order is derived from that. A file may declare
+`intermediate/int_*.sql`, `marts/*.sql`). A model depends on the models it reads: the
+relations its `from` and `join` clauses name (and a table macro's first argument there, as in
+`from latest_version(renamed, ...)`); the build order is derived from that. A file may declare
 `-- materialized: view|table`; otherwise staging models are views (they read the lake's
-Parquet in place) and the others tables. The lake's streams come in as `src_<stream>` views
+Parquet in place) and the others tables. Its `-- test:` lines declare its data tests
+(sql/data_tests.py). The lake's streams come in as `src_<stream>` views
 built from `models.schemas`, and `recon_settings` holds the build's parameters.
 
 A lake on an object store (`MARGIN_ETL_LAKE_URL`, see storage/backends.py) is read through its
@@ -29,7 +31,14 @@ import duckdb
 import pyarrow as pa
 
 from models import STREAMS, StreamSchema
-from sql.data_tests import DataTestResult, run_data_tests
+from sql.data_tests import (
+    DataTest,
+    DataTestDeclarationError,
+    DataTestResult,
+    declared_tests,
+    run_data_tests,
+    singular_tests,
+)
 from storage import DataDir, LocalStorage, Storage
 
 SQL_DIR = Path(__file__).resolve().parent
@@ -40,6 +49,10 @@ DATA_TESTS_TABLE = "build_data_tests"  # how the build's data tests went, one ro
 LAYERS: dict[str, str] = {"staging": "view", "intermediate": "table", "marts": "table"}
 # partition keys the lake's paths carry; kept as text (an account named "2024" stays a name)
 HIVE_KEYS = ("account", "month")
+# a comment or a string literal: never a reference to a relation
+_COMMENT_OR_STRING = re.compile(r"--[^\n]*|'(?:[^']|'')*'")
+# `from x` / `join x`, and `from macro(x, ...)`: x is a relation the query reads
+_READ_RELATION = re.compile(r'\b(?:from|join)\s+"?(\w+)"?(?:\s*\(\s*"?(\w+))?', re.IGNORECASE)
 
 _DUCKDB_TYPES: tuple[tuple[Callable[[pa.DataType], bool], str], ...] = (
     (pa.types.is_int64, "BIGINT"),
@@ -65,6 +78,7 @@ class Model:
     materialized: str
     sql: str
     depends_on: frozenset[str]
+    tests: tuple[DataTest, ...]
 
 
 @dataclass(frozen=True)
@@ -103,8 +117,10 @@ class Break:
     terms: str
 
 
-def _strip_comments(sql: str) -> str:
-    return re.sub(r"--[^\n]*", "", sql)
+def read_relations(sql: str) -> frozenset[str]:
+    """The relations a query reads: those its `from` and `join` clauses name (CTEs included)."""
+    code = _COMMENT_OR_STRING.sub(" ", sql)
+    return frozenset(name for match in _READ_RELATION.findall(code) for name in match if name)
 
 
 def _materialization(sql: str, layer: str) -> str:
@@ -112,22 +128,37 @@ def _materialization(sql: str, layer: str) -> str:
     return declared.group(1) if declared else LAYERS[layer]
 
 
-def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
-    """Every model file, in an order where each comes after the models it reads."""
+def _read_models(sql_dir: Path) -> dict[str, Model]:
     files = {
         p.stem: (layer, p) for layer in LAYERS for p in sorted((sql_dir / layer).glob("*.sql"))
     }
+    singular = singular_tests(sql_dir / "tests")
+    if unknown := {t.model for t in singular} - files.keys():
+        raise DataTestDeclarationError(f"sql/tests/ tests models that do not exist: {unknown}")
     models: dict[str, Model] = {}
     for name, (layer, path) in files.items():
         sql = path.read_text().strip().rstrip(";")
-        words = set(re.findall(r"\b\w+\b", _strip_comments(sql)))
-        depends_on = frozenset(w for w in words if w in files and w != name)
-        models[name] = Model(name, path, _materialization(sql, layer), sql, depends_on)
+        depends_on = read_relations(sql) & files.keys() - {name}
+        tests = declared_tests(name, sql) + tuple(t for t in singular if t.model == name)
+        models[name] = Model(name, path, _materialization(sql, layer), sql, depends_on, tests)
+    return models
+
+
+def load_models(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Every model file, in an order where each comes after the models it reads."""
     try:
+        models = _read_models(sql_dir)
         order = graphlib.TopologicalSorter({m.name: m.depends_on for m in models.values()})
         return [models[name] for name in order.static_order()]
+    except DataTestDeclarationError as exc:
+        raise BuildError(str(exc)) from exc
     except graphlib.CycleError as exc:
         raise BuildError(f"models depend on each other in a cycle: {exc.args[1]}") from exc
+
+
+def data_tests(models: list[Model]) -> tuple[DataTest, ...]:
+    """Every model's data tests, in build order."""
+    return tuple(test for model in models for test in model.tests)
 
 
 def _duckdb_type(arrow_type: pa.DataType) -> str:
@@ -229,7 +260,7 @@ def build(
         try:
             con.execute("set enable_progress_bar = false")
             models = _build_into(con, lake, late_window_hours)
-            results = run_data_tests(con)
+            results = run_data_tests(con, data_tests(models))
             _record_data_tests(con, results)
             con.execute("checkpoint")
         finally:

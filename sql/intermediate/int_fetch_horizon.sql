@@ -3,35 +3,59 @@
 -- Read from the raw sources: the newest fetch of any row is also the newest of its latest
 -- version, and a column scan is much cheaper than the staging dedup.
 with loans as (
-    select _account as account, _fetched_at from src_loans
+    select
+        _account as account,
+        _fetched_at
+    from src_loans
 ),
 
 repays as (
-    select _account as account, _fetched_at from src_repays
+    select
+        _account as account,
+        _fetched_at
+    from src_repays
 ),
 
 interest as (
-    select _account as account, _fetched_at from src_interest
+    select
+        _account as account,
+        _fetched_at
+    from src_interest
 ),
 
 transfers as (
-    select _account as account, _fetched_at from src_transfers
+    select
+        _account as account,
+        _fetched_at
+    from src_transfers
 ),
 
 liquidations as (
-    select _account as account, _fetched_at from src_liquidations
+    select
+        _account as account,
+        _fetched_at
+    from src_liquidations
 ),
 
 orders as (
-    select _account as account, _fetched_at from src_orders
+    select
+        _account as account,
+        _fetched_at
+    from src_orders
 ),
 
 trades as (
-    select _account as account, _fetched_at from src_trades
+    select
+        _account as account,
+        _fetched_at
+    from src_trades
 ),
 
 snapshots as (
-    select _account as account, _fetched_at from src_account_snapshots
+    select
+        _account as account,
+        _fetched_at
+    from src_account_snapshots
 ),
 
 fetches as (

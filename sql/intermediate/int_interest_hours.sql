@@ -70,15 +70,17 @@ on_borrow_hours as (
     where hours.is_on_borrow
 ),
 
+compared_hours as (
+    select * from periodic_hours
+    union all by name
+    select * from on_borrow_hours
+),
+
 final as (
     select
         *,
         cast(charged_principal - ledger_principal as decimal(38, 18)) as principal_difference
-    from (
-        select * from periodic_hours
-        union all by name
-        select * from on_borrow_hours
-    )
+    from compared_hours
 )
 
 select * from final

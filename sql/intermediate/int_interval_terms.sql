@@ -62,10 +62,11 @@ by_type as (
     group by all
 ),
 
+-- a term counts CONFIRMED lines only
 terms as (
     select
         *,
-        status = 'CONFIRMED' as is_confirmed,
+        case when status = 'CONFIRMED' then entry_type end as confirmed_type,
         status = 'PENDING' as is_pending
     from by_type
 ),
@@ -76,36 +77,33 @@ final as (
         asset,
         interval_start,
         interval_end,
-        coalesce(sum(principal_effects) filter (
-            where is_confirmed and entry_type = 'BORROW'), 0) as principal_borrowed,
-        coalesce(sum(principal_effects) filter (
-            where is_confirmed and entry_type = 'REPAY_PRINCIPAL'), 0) as principal_repaid,
-        coalesce(sum(interest_effects) filter (
-            where is_confirmed and entry_type = 'INTEREST'), 0) as interest_charged,
-        coalesce(sum(interest_effects) filter (
-            where is_confirmed and entry_type = 'REPAY_INTEREST'), 0) as interest_repaid,
-        coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type = 'TRANSFER_IN'), 0) as balance_transfers_in,
-        coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type = 'TRANSFER_OUT'), 0) as balance_transfers_out,
-        coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type = 'BORROW'), 0) as balance_borrowed,
-        coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type = 'REPAY_PRINCIPAL'), 0)
+        coalesce(sum(principal_effects) filter (where confirmed_type = 'BORROW'), 0)
+            as principal_borrowed,
+        coalesce(sum(principal_effects) filter (where confirmed_type = 'REPAY_PRINCIPAL'), 0)
+            as principal_repaid,
+        coalesce(sum(interest_effects) filter (where confirmed_type = 'INTEREST'), 0)
+            as interest_charged,
+        coalesce(sum(interest_effects) filter (where confirmed_type = 'REPAY_INTEREST'), 0)
+            as interest_repaid,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'TRANSFER_IN'), 0)
+            as balance_transfers_in,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'TRANSFER_OUT'), 0)
+            as balance_transfers_out,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'BORROW'), 0)
+            as balance_borrowed,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'REPAY_PRINCIPAL'), 0)
             as balance_repaid_principal,
-        coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type = 'REPAY_INTEREST'), 0)
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'REPAY_INTEREST'), 0)
             as balance_repaid_interest,
         coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type in ('TRADE_BASE', 'TRADE_QUOTE')), 0)
-            as balance_trades,
+            where confirmed_type in ('TRADE_BASE', 'TRADE_QUOTE')
+        ), 0) as balance_trades,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'COMMISSION'), 0)
+            as balance_commissions,
         coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type = 'COMMISSION'), 0) as balance_commissions,
-        coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type in ('LIQUIDATION_BASE', 'LIQUIDATION_QUOTE')), 0)
-            as balance_liquidations,
-        coalesce(sum(balance_effects) filter (
-            where is_confirmed and entry_type = 'INTEREST_CONVERTED'), 0)
+            where confirmed_type in ('LIQUIDATION_BASE', 'LIQUIDATION_QUOTE')
+        ), 0) as balance_liquidations,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'INTEREST_CONVERTED'), 0)
             as balance_interest_converted,
         cast(coalesce(sum(principal_rows) filter (where is_pending), 0) as bigint)
             as pending_principal_rows,

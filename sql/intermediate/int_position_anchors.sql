@@ -16,16 +16,23 @@ ledger as (
 ),
 
 account_assets as (
-    select distinct account, asset from points
+    select distinct
+        account,
+        asset
+    from points
     union
-    select distinct account, asset from ledger where asset is not null
+    select distinct
+        account,
+        asset
+    from ledger
+    where asset is not null
 ),
 
 first_points as (
     select *
     from points
     qualify row_number() over (
-        partition by account, asset order by snapshot_at, snapshot_source desc
+        partition by account, asset order by snapshot_at asc, snapshot_source desc
     ) = 1
 ),
 
@@ -74,12 +81,18 @@ final as (
         anchors.asset,
         anchors.anchor_kind,
         anchors.anchor_at,
-        cast(anchors.anchor_balance - coalesce(effects_to_anchor.balance_effects, 0)
-            as decimal(38, 18)) as baseline_balance,
-        cast(anchors.anchor_borrowed - coalesce(effects_to_anchor.principal_effects, 0)
-            as decimal(38, 18)) as baseline_borrowed,
-        cast(anchors.anchor_interest - coalesce(effects_to_anchor.interest_effects, 0)
-            as decimal(38, 18)) as baseline_interest
+        cast(
+            anchors.anchor_balance - coalesce(effects_to_anchor.balance_effects, 0)
+            as decimal(38, 18)
+        ) as baseline_balance,
+        cast(
+            anchors.anchor_borrowed - coalesce(effects_to_anchor.principal_effects, 0)
+            as decimal(38, 18)
+        ) as baseline_borrowed,
+        cast(
+            anchors.anchor_interest - coalesce(effects_to_anchor.interest_effects, 0)
+            as decimal(38, 18)
+        ) as baseline_interest
     from anchors
     left join effects_to_anchor
         on anchors.account = effects_to_anchor.account

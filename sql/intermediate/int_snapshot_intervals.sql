@@ -4,6 +4,7 @@
 -- checks they agree). Plus, for an account whose history reaches its opening
 -- (int_account_openings), an 'opening' interval from the empty account (interval_start null,
 -- all start values zero) to the first snapshot.
+-- test: unique(account, asset, interval_end, end_source)
 with points as (
     select * from int_snapshot_points
 ),

@@ -18,9 +18,16 @@ instants as (
 ),
 
 account_assets as (
-    select distinct account, asset from snapshots
+    select distinct
+        account,
+        asset
+    from snapshots
     union
-    select distinct account, asset from ledger where asset is not null
+    select distinct
+        account,
+        asset
+    from ledger
+    where asset is not null
 ),
 
 final as (

@@ -4,6 +4,7 @@
 -- known quote asset, then the longest quote.
 -- Symbols and assets are read from the raw sources: every version of a row has the same
 -- symbol and asset, and a column scan is much cheaper than the staging dedup.
+-- test: unique(symbol)
 with trades as (
     select distinct symbol from src_trades
 ),
@@ -33,13 +34,11 @@ trade_commissions as (
 ),
 
 known_quotes as (
-    select quote_asset
-    from (values
-        ('USDT'), ('USDC'), ('FDUSD'), ('BUSD'), ('TUSD'), ('USDP'), ('DAI'), ('BTC'), ('ETH'),
-        ('BNB'), ('XRP'), ('TRX'), ('DOGE'), ('EUR'), ('GBP'), ('TRY'), ('BRL'), ('AUD'),
-        ('JPY'), ('RUB'), ('UAH'), ('ZAR'), ('PLN'), ('RON'), ('ARS'), ('MXN'), ('COP'),
-        ('CZK'), ('IDRT'), ('BIDR'), ('NGN'), ('AEUR'), ('EURI')
-    ) as quotes (quote_asset)
+    select unnest([
+        'USDT', 'USDC', 'FDUSD', 'BUSD', 'TUSD', 'USDP', 'DAI', 'BTC', 'ETH', 'BNB', 'XRP', 'TRX',
+        'DOGE', 'EUR', 'GBP', 'TRY', 'BRL', 'AUD', 'JPY', 'RUB', 'UAH', 'ZAR', 'PLN', 'RON', 'ARS',
+        'MXN', 'COP', 'CZK', 'IDRT', 'BIDR', 'NGN', 'AEUR', 'EURI'
+    ]) as quote_asset
 ),
 
 symbols as (
@@ -81,9 +80,11 @@ splits as (
 ranked as (
     select
         splits.*,
-        (splits.base_asset in (select asset from account_assets))::int
-        + (splits.quote_asset in (select asset from account_assets))::int as known_sides,
-        splits.quote_asset in (select quote_asset from known_quotes) as is_known_quote
+        (splits.base_asset in (select account_assets.asset from account_assets))::int
+        + (splits.quote_asset in (select account_assets.asset from account_assets))::int
+            as known_sides,
+        splits.quote_asset in (select known_quotes.quote_asset from known_quotes)
+            as is_known_quote
     from splits
 ),
 

@@ -3,6 +3,8 @@
 -- audit_status: 'ok', 'charge_mismatch' (interest <> ceil8(principal x rate / 24)),
 -- 'principal_mismatch' (the hour's charged principal <> the ledger's), 'principal_unknown'
 -- (no anchored position to compare with), 'not_audited' (PORTFOLIO charges).
+-- test: unique(account, interest_key)
+-- test: accepted_values(audit_status: AUDIT_STATUSES)
 with charges as (
     select * from int_interest_charges
 ),

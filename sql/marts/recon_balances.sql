@@ -3,6 +3,8 @@
 -- + trade legs (base and quote, buyer or seller) - commissions + liquidation fills
 -- - interest paid at once in BNB. CONFIRMED rows only.
 -- Term columns are signed contributions: expected_change is their sum.
+-- test: unique(account, asset, interval_end, end_source)
+-- test: accepted_values(status: RECON_STATUSES)
 with checks as (
     select * from int_interval_checks
 ),

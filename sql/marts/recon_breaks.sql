@@ -1,8 +1,10 @@
 -- Every reconciliation row that does not match, in one shape: principal, interest and balance
 -- intervals, plus the interest audit's mismatches (a charge not equal to its recomputation:
 -- 'interest_charge'; an hour's charged principal not equal to the ledger's: 'interest_principal').
--- status is 'break' or 'provisional' (see recon_status); `terms` lists the non-zero terms of the
--- expected side, so a person sees where to look.
+-- status is 'break' or 'provisional' (see recon_status); `terms` lists the terms of the
+-- expected side (the balance's non-zero ones), so a person sees where to look.
+-- test: accepted_values(kind: BREAK_KINDS)
+-- test: accepted_values(status: break, provisional)
 with principal as (
     select * from recon_principal
 ),
@@ -19,97 +21,71 @@ audit as (
     select * from interest_audit
 ),
 
-principal_breaks as (
+-- each recon mart's own start and end values and terms, the rest of its row in common
+interval_rows as (
     select
-        account,
         'principal' as kind,
-        asset,
-        interval_kind,
-        interval_start,
-        interval_end,
-        start_source,
-        end_source,
         borrowed_start as value_start,
         borrowed_end as value_end,
-        expected_change as expected,
-        actual_change as actual,
-        difference,
-        pending_rows,
-        status,
         concat_ws(
             '; ',
-            'loans_principal=' || plain_decimal(loans_principal),
-            'repaid_principal=' || plain_decimal(repaid_principal)
-        ) as terms
+            term('loans_principal', loans_principal),
+            term('repaid_principal', repaid_principal)
+        ) as terms,
+        *
     from principal
-    where status <> 'matched'
-),
-
-interest_breaks as (
+    union all by name
     select
-        account,
         'interest' as kind,
-        asset,
-        interval_kind,
-        interval_start,
-        interval_end,
-        start_source,
-        end_source,
         interest_start as value_start,
         interest_end as value_end,
-        expected_change as expected,
-        actual_change as actual,
-        difference,
-        pending_rows,
-        status,
         concat_ws(
             '; ',
-            'interest_charged=' || plain_decimal(interest_charged),
-            'interest_repaid=' || plain_decimal(interest_repaid)
-        ) as terms
+            term('interest_charged', interest_charged),
+            term('interest_repaid', interest_repaid)
+        ) as terms,
+        *
     from interest
-    where status <> 'matched'
+    union all by name
+    select
+        'balance' as kind,
+        balance_start as value_start,
+        balance_end as value_end,
+        concat_ws(
+            '; ',
+            nonzero_term('transfers_in', transfers_in),
+            nonzero_term('transfers_out', transfers_out),
+            nonzero_term('borrowed', borrowed),
+            nonzero_term('repaid_principal', repaid_principal),
+            nonzero_term('repaid_interest', repaid_interest),
+            nonzero_term('trades', trades),
+            nonzero_term('commissions', commissions),
+            nonzero_term('liquidations', liquidations),
+            nonzero_term('interest_converted', interest_converted)
+        ) as terms,
+        *
+    from balances
 ),
 
-balance_breaks as (
+interval_breaks as (
     select
         account,
-        'balance' as kind,
+        kind,
         asset,
         interval_kind,
         interval_start,
         interval_end,
         start_source,
         end_source,
-        balance_start as value_start,
-        balance_end as value_end,
+        value_start,
+        value_end,
         expected_change as expected,
         actual_change as actual,
         difference,
         pending_rows,
         status,
-        concat_ws(
-            '; ',
-            case when transfers_in <> 0 then 'transfers_in=' || plain_decimal(transfers_in) end,
-            case when transfers_out <> 0 then 'transfers_out=' || plain_decimal(transfers_out) end,
-            case when borrowed <> 0 then 'borrowed=' || plain_decimal(borrowed) end,
-            case
-                when repaid_principal <> 0
-                    then 'repaid_principal=' || plain_decimal(repaid_principal)
-            end,
-            case
-                when repaid_interest <> 0
-                    then 'repaid_interest=' || plain_decimal(repaid_interest)
-            end,
-            case when trades <> 0 then 'trades=' || plain_decimal(trades) end,
-            case when commissions <> 0 then 'commissions=' || plain_decimal(commissions) end,
-            case when liquidations <> 0 then 'liquidations=' || plain_decimal(liquidations) end,
-            case
-                when interest_converted <> 0
-                    then 'interest_converted=' || plain_decimal(interest_converted)
-            end
-        ) as terms
-    from balances
+        terms
+    from interval_rows
     where status <> 'matched'
 ),
 
@@ -134,8 +110,8 @@ charge_breaks as (
             '; ',
             'interest_key=' || interest_key,
             'type=' || interest_type,
-            'principal=' || plain_decimal(principal),
-            'interest_rate=' || plain_decimal(interest_rate)
+            term('principal', principal),
+            term('interest_rate', interest_rate)
         ) as terms
     from audit
     where is_audited and charge_difference <> 0
@@ -182,11 +158,7 @@ principal_hour_breaks as (
 ),
 
 final as (
-    select * from principal_breaks
-    union all by name
-    select * from interest_breaks
-    union all by name
-    select * from balance_breaks
+    select * from interval_breaks
     union all by name
     select * from charge_breaks
     union all by name

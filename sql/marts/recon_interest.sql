@@ -2,6 +2,8 @@
 -- interest(t2) - interest(t1) = interest charged - interest repaid (CONFIRMED repays).
 -- Charges paid at once in BNB (*_CONVERTED) never become unpaid interest and are not terms.
 -- Term columns are signed contributions: expected_change is their sum.
+-- test: unique(account, asset, interval_end, end_source)
+-- test: accepted_values(status: RECON_STATUSES)
 with checks as (
     select * from int_interval_checks
 ),

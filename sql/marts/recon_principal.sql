@@ -1,6 +1,8 @@
 -- Principal, per account, asset and interval (t1, t2]:
 -- borrowed(t2) - borrowed(t1) = loans' principal - repaid principal (CONFIRMED rows only).
 -- Term columns are signed contributions: expected_change is their sum.
+-- test: unique(account, asset, interval_end, end_source)
+-- test: accepted_values(status: RECON_STATUSES)
 with checks as (
     select * from int_interval_checks
 ),

@@ -22,9 +22,15 @@ points as (
 ),
 
 activity as (
-    select account, ledger_at as happened_at from ledger
+    select
+        account,
+        ledger_at as happened_at
+    from ledger
     union all
-    select account, snapshot_at as happened_at from points
+    select
+        account,
+        snapshot_at as happened_at
+    from points
 ),
 
 months as (
@@ -64,7 +70,8 @@ movements as (
         sum(balance_effect) filter (where entry_type in ('TRADE_BASE', 'TRADE_QUOTE')) as trades,
         sum(balance_effect) filter (where entry_type = 'COMMISSION') as commissions,
         sum(balance_effect) filter (
-            where entry_type in ('LIQUIDATION_BASE', 'LIQUIDATION_QUOTE')) as liquidations,
+            where entry_type in ('LIQUIDATION_BASE', 'LIQUIDATION_QUOTE')
+        ) as liquidations,
         sum(balance_effect) filter (where entry_type = 'INTEREST_CONVERTED')
             as interest_converted,
         sum(balance_effect) as total_movement,
@@ -127,8 +134,10 @@ final as (
         cast(coalesce(movements.liquidations, 0) as decimal(38, 18)) as liquidations,
         cast(coalesce(movements.interest_converted, 0) as decimal(38, 18))
             as interest_converted,
-        cast(opening.opening_balance + coalesce(movements.total_movement, 0)
-            as decimal(38, 18)) as closing_balance,
+        cast(
+            opening.opening_balance + coalesce(movements.total_movement, 0)
+            as decimal(38, 18)
+        ) as closing_balance,
         coalesce(movements.pending_rows, 0) as pending_rows,
         snapshot_checks.snapshot_at as snapshot_time,
         snapshot_checks.snapshot_source,

@@ -1,5 +1,7 @@
 -- Account snapshots per asset: 'live' (each run's /margin/account) and 'daily' (the exchange's
 -- end-of-day snapshot, 23:59:59 UTC). One row per (source, snapshot time, asset).
+-- test: unique(account, snapshot_key)
+-- test: accepted_values(snapshot_source: live, daily)
 with source as (
     select * from src_account_snapshots
 ),
@@ -27,12 +29,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, snapshot_source, snapshot_at, asset
-        order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, snapshot_source, snapshot_at, asset))
 ),
 
 final as (

@@ -1,4 +1,6 @@
 -- Force-liquidation orders: one row per orderId, the latest version seen.
+-- test: unique(account, liquidation_key)
+-- test: accepted_values(side: SIDES)
 with source as (
     select * from src_liquidations
 ),
@@ -24,11 +26,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, order_id order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, order_id))
 ),
 
 final as (

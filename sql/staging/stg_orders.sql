@@ -1,5 +1,8 @@
 -- Margin orders: one row per (symbol, orderId), the latest version seen (an order moves from
 -- NEW to PARTIALLY_FILLED to FILLED or CANCELED between reads).
+-- test: unique(account, order_key)
+-- test: accepted_values(side: SIDES)
+-- test: accepted_values(status: ORDER_STATUSES)
 with source as (
     select * from src_orders
 ),
@@ -33,11 +36,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, symbol, order_id order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, symbol, order_id))
 ),
 
 final as (

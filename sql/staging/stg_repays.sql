@@ -1,5 +1,8 @@
 -- Repayments, both API generations in one shape: one row per txId, the latest version seen
 -- (PENDING then CONFIRMED keeps CONFIRMED). amount = interest + principal (interest first).
+-- test: unique(account, repay_key)
+-- test: not_null(account, tx_id, asset, amount, interest, principal)
+-- test: accepted_values(status: LOAN_STATUSES)
 with source as (
     select * from src_repays
 ),
@@ -25,11 +28,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, tx_id order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, tx_id))
 ),
 
 final as (

@@ -1,4 +1,6 @@
 -- Margin trades (fills): one row per (symbol, id), the latest version seen.
+-- test: unique(account, trade_key)
+-- test: not_null(account, symbol, price, qty, commission, traded_at)
 with source as (
     select * from src_trades
 ),
@@ -27,11 +29,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, symbol, trade_id order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, symbol, trade_id))
 ),
 
 final as (

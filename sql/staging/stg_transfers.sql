@@ -1,5 +1,9 @@
 -- Cross-margin transfers (ROLL_IN into margin, ROLL_OUT out of it): one row per txId, the
 -- latest version seen (by fetch time, then run id).
+-- test: unique(account, transfer_key)
+-- test: not_null(account, tx_id, asset, amount, transferred_at)
+-- test: accepted_values(transfer_type: ROLL_IN, ROLL_OUT)
+-- test: accepted_values(status: LOAN_STATUSES)
 with source as (
     select * from src_transfers
 ),
@@ -24,11 +28,7 @@ renamed as (
 ),
 
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
-        partition by account, tx_id order by fetched_at desc, run_id desc
-    ) = 1
+    select * from latest_version(renamed, (account, tx_id))
 ),
 
 final as (

@@ -24,7 +24,7 @@ from connectors.budget import BudgetSettings
 from connectors.client import ClientSettings
 from connectors.errors import EndpointNotFound, NoMarginAccount
 from connectors.retry import RetrySettings
-from connectors.specs import HISTORY_STREAMS, spec_for
+from connectors.specs import spec_for
 from models import DAY_MS
 from simulator.auth import (
     DEFAULT_API_KEY,
@@ -55,6 +55,7 @@ KEYS = {
     "orders": ("symbol", "orderId"),
     "trades": ("symbol", "id"),
 }
+TYPED_STREAMS = tuple(KEYS)  # the typed history; the new streams are tested with the export
 
 Row = dict[str, Any]
 
@@ -69,7 +70,7 @@ def client(sim: RunningSimulator, api: str = "auto", **kw: Any) -> MarginClient:
 
 def export(sim: RunningSimulator, api: str = "auto") -> tuple[int, dict[str, list[Row]], Any]:
     """Read every stream from before the account opened to now; rows per stream."""
-    rows: dict[str, list[Row]] = {s: [] for s in HISTORY_STREAMS}
+    rows: dict[str, list[Row]] = {s: [] for s in TYPED_STREAMS}
 
     def sink(batch: StreamBatch) -> None:
         rows[batch.stream].extend(batch.rows)
@@ -78,7 +79,7 @@ def export(sim: RunningSimulator, api: str = "auto") -> tuple[int, dict[str, lis
         async with client(sim, api) as margin:
             start = sim.exchange.opened_ms - DAY_MS
             end = margin.server_now_ms()
-            await read_history(margin, start, end, sink)
+            await read_history(margin, start, end, sink, streams=TYPED_STREAMS)
             return end, margin.stats
 
     end, stats = asyncio.run(run())
@@ -89,7 +90,7 @@ def truth(sim: RunningSimulator, directory: Path) -> dict[str, list[Row]]:
     sim.app.write_truth(directory)
     return {
         s: [json.loads(line) for line in (directory / f"{s}.jsonl").read_text().splitlines()]
-        for s in HISTORY_STREAMS
+        for s in TYPED_STREAMS
     }
 
 
@@ -141,7 +142,7 @@ def test_reading_every_stream_equals_the_truth(
     end, mine, stats = export(running)
     real = truth(running, tmp_path)
     assert sum(len(r) for r in mine.values()) > 1000  # a real history, not an empty one
-    for stream in HISTORY_STREAMS:
+    for stream in TYPED_STREAMS:
         seconds = stream == "transfers" and profile == "hostile"
         assert_equal_to_truth(stream, mine[stream], real[stream], end, seconds)
     if profile != "none":

@@ -12,11 +12,24 @@ from typing import Any
 
 import pyarrow as pa
 
-from models import to_ms
+from connectors import RETENTION_MARGIN_MS, SPECS
+from flows.export import DEFAULT_HISTORY_MS
+from models import daily_snapshot_rows, live_snapshot_rows, to_ms
 from models.schemas import STREAMS
 from storage.lake import lake_uris, read_stream_table
 
-HISTORY = ("loans", "repays", "interest", "transfers", "liquidations", "orders", "trades")
+HISTORY = (
+    "loans",
+    "repays",
+    "interest",
+    "transfers",
+    "liquidations",
+    "orders",
+    "trades",
+    "capital_flow",
+    "interest_rates",
+    "prices",
+)
 Canon = tuple[tuple[str, Any], ...]
 
 
@@ -43,7 +56,13 @@ def canonical(row: Mapping[str, Any], fields: Iterable[str]) -> Canon:
 
 def truth_rows(truth_dir: Path, stream: str) -> list[dict[str, Any]]:
     path = truth_dir / f"{stream}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    fields = SPECS[stream].row_fields if stream in SPECS else ()
+    if fields:  # array rows (klines) beside their symbol: named as the lake names them
+        return [
+            {"symbol": r["symbol"], **dict(zip(fields, r["kline"], strict=False))} for r in rows
+        ]
+    return rows
 
 
 def _time_ms(row: Mapping[str, Any], field: str) -> int:
@@ -87,18 +106,36 @@ def differences(
     streams: Iterable[str] = HISTORY,
     until_ms: int | None = None,
     seconds_streams: Iterable[str] = (),
+    since_ms: Mapping[str, int] | None = None,
+    history_ms: int | None = DEFAULT_HISTORY_MS,
 ) -> dict[str, dict[str, list[Canon]]]:
     """Per stream: truth rows missing from the lake and lake rows not in the truth.
 
     `seconds_streams` are served with times in seconds (a fault mode): compared to the second.
+    `since_ms` gives, per stream, where the export's reads began; otherwise `history_ms`
+    before `until_ms` (a first export's default reach, less the retention margin). Rows older
+    than that are left out on both sides.
+    Prices are compared for the symbols the export chose (which ones is a test of its own);
+    streams read in closed periods (a day's candle, an hour's rate) up to the last one closed.
     """
     found: dict[str, dict[str, list[Canon]]] = {}
     for stream in streams:
         schema = STREAMS[stream]
         truth = truth_rows(truth_dir, stream)
         if until_ms is not None:
-            truth = [r for r in truth if _time_ms(r, schema.time_field) <= until_ms]
+            period = SPECS[stream].closed_periods_ms if stream in SPECS else None
+            last = until_ms - until_ms % period - 1 if period else until_ms
+            truth = [r for r in truth if _time_ms(r, schema.time_field) <= last]
+        since = (since_ms or {}).get(stream)
+        if since is None and history_ms is not None and until_ms is not None:
+            since = until_ms - history_ms + RETENTION_MARGIN_MS
         lake = latest_lake_rows(data_dir, stream)
+        if since is not None:
+            truth = [r for r in truth if _time_ms(r, schema.time_field) >= since]
+            lake = [r for r in lake if _time_ms(r, schema.time_field) >= since]
+        if stream == "prices":
+            chosen = {r["symbol"] for r in lake}
+            truth = [r for r in truth if r["symbol"] in chosen]
         if stream in seconds_streams:
             truth = [_to_seconds(r, schema.time_field) for r in truth]
             lake = [_to_seconds(r, schema.time_field) for r in lake]
@@ -109,4 +146,39 @@ def differences(
         missing, extra = want - got, got - want
         if missing or extra:
             found[stream] = {"missing": list(missing.elements()), "extra": list(extra.elements())}
+    return found
+
+
+SNAPSHOT_FIELDS = ("source", "snapshotTime", "asset", "free", "locked", "borrowed", "interest")
+
+
+def snapshot_differences(data_dir: Path, truth_dir: Path, until_ms: int) -> dict[str, Any]:
+    """The daily snapshots the exchange still serves, and the newest live one, against truth.
+
+    Daily: every snapshot of the last month (the endpoint's retention) row for row. Live: the
+    newest live snapshot in the lake against `account.json`, balance for balance (call this
+    with the exchange's clock pinned, right after the export that took it).
+    """
+    rows = latest_lake_rows(data_dir, "account_snapshots")
+    since = until_ms - (SPECS["daily_snapshots"].retention_ms or 0) + RETENTION_MARGIN_MS
+    vos = [json.loads(line) for line in (truth_dir / "account_snapshots.jsonl").open()]
+    want = Counter(
+        canonical(r, SNAPSHOT_FIELDS)
+        for r in daily_snapshot_rows(v for v in vos if since <= int(v["updateTime"]) <= until_ms)
+    )
+    got = Counter(canonical(r, SNAPSHOT_FIELDS) for r in rows if r["source"] == "daily")
+    found: dict[str, Any] = {}
+    if want != got:
+        found["daily"] = {"missing": list((want - got).elements()), "extra": list(got - want)}
+    live = [r for r in rows if r["source"] == "live"]
+    newest = max((_time_ms(r, "snapshotTime") for r in live), default=None)
+    account = json.loads((truth_dir / "account.json").read_text())
+    balances = ("asset", "free", "locked", "borrowed", "interest", "netAsset")
+    want_live = {canonical(r, balances) for r in live_snapshot_rows(account, 0)}
+    got_live = {canonical(r, balances) for r in live if _time_ms(r, "snapshotTime") == newest}
+    if want_live != got_live:
+        found["live"] = {
+            "missing": sorted(want_live - got_live),
+            "extra": sorted(got_live - want_live),
+        }
     return found

@@ -37,7 +37,7 @@ def test_accounts_from_a_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     config = tmp_path / "accounts.toml"
     config.write_text(
         '[accounts.fund-a]\napi_key_env = "A_KEY"\napi_secret_env = "A_SECRET"\n'
-        'api_generation = "legacy"\nsymbols = ["btcusdt"]\n'
+        'api_generation = "legacy"\nsymbols = ["btcusdt"]\nreport_currency = "eur"\n'
         '[accounts.fund-b]\napi_key_env = "B_KEY"\napi_secret_env = "B_SECRET"\n'
     )
     monkeypatch.setenv("A_KEY", "key-a-123456")
@@ -48,6 +48,7 @@ def test_accounts_from_a_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert set(accounts) == {"fund-a", "fund-b"}
     a = accounts["fund-a"]
     assert a.api_generation == "legacy" and a.symbols == ("BTCUSDT",)
+    assert a.report_currency == "EUR" and accounts["fund-b"].report_currency == "USDT"
     assert a.api_secret.reveal() == "secret-a-123456"
     assert "secret-a" not in repr(a) and "secret-a" not in repr(a.api_secret)
     with pytest.raises(UserError, match="several accounts"):

@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +68,23 @@ def stats(sim: RunningSimulator) -> dict[str, Any]:
     return result
 
 
-def assert_matches_truth(sim: RunningSimulator, data_dir: Path, tmp_path: Path) -> None:
-    """A final export, then the truth at that moment, then every stream compared."""
+def assert_matches_truth(
+    sim: RunningSimulator, data_dir: Path, tmp_path: Path, since_ms: int | None = None
+) -> None:
+    """A final export, then the truth at that moment, then every stream compared (from
+    `since_ms` when the exports began there, else as far back as a first export reads)."""
     summary = export(sim, data_dir)
     truth = tmp_path / "truth"
     with sim.exchange.lock:
         sim.app.write_truth(truth)
     in_seconds = ("transfers",) if sim.app.state.seconds_timestamps else ()
-    found = differences(data_dir, truth, until_ms=summary.cutoff_ms, seconds_streams=in_seconds)
+    found = differences(
+        data_dir,
+        truth,
+        until_ms=summary.cutoff_ms,
+        seconds_streams=in_seconds,
+        since_ms=None if since_ms is None else dict.fromkeys(HISTORY, since_ms),
+    )
     assert found == {}
 
 
@@ -91,13 +101,32 @@ def test_single_export_equals_truth(private_sim: RunningSimulator, tmp_path: Pat
     assert_matches_truth(private_sim, data, tmp_path)
 
 
+def test_prices_cover_every_asset_in_the_report_currency(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = sim_factory(exchange=build_exchange("default", 7, wall_clock=lambda: 0))
+    in_usdt = export(sim, tmp_path / "usdt", streams=("prices",))
+    symbols = {r["symbol"] for r in latest_lake_rows(tmp_path / "usdt", "prices")}
+    assets = {a for a in sim.exchange.assets if a != "USDT"}
+    pairs = sim.exchange.symbols
+    assert symbols == {
+        s for s, (base, quote) in pairs.items() if base in assets and quote == "USDT"
+    }
+    assert in_usdt.streams["prices"].partitions == len(symbols)
+    account = replace(account_for(sim), report_currency="BTC")
+    request = ExportRequest(account, tmp_path / "btc", streams=("prices",))
+    asyncio.run(export_account(request))
+    in_btc = {r["symbol"] for r in latest_lake_rows(tmp_path / "btc", "prices")}
+    assert in_btc == {s for s, (_, quote) in pairs.items() if quote == "BTC"}
+
+
 def test_incremental_runs_equal_one_run(private_sim: RunningSimulator, tmp_path: Path) -> None:
     data = tmp_path / "data"
     now = private_sim.exchange.now_ms()
     since = now - 85 * DAY_MS
     for until in (now - 60 * DAY_MS, now - 31 * DAY_MS, now - 3 * DAY_MS):
         export(private_sim, data, since_ms=since, until_ms=until)
-    assert_matches_truth(private_sim, data, tmp_path)
+    assert_matches_truth(private_sim, data, tmp_path, since_ms=since)
 
 
 NO_OP_ARGUMENTS = {

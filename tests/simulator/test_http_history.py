@@ -186,7 +186,9 @@ def test_capital_flow_ids_page_forward(
         "GET", "/sapi/v1/margin/capital-flow", startTime=start, endTime=end, limit=1000
     )
     ids = [r["id"] for r in everything]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # without fromId: the latest rows, newest first
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
+    ids.reverse()
     legs = {"BUY_INCOME": 0, "SELL_EXPENSE": 0, "BUY_EXPENSE": 1, "SELL_INCOME": 1}
     traded = [r for r in everything if r["type"] in legs]
     assert {r["symbol"] for r in traded} > {"BTCUSDT"}
@@ -290,10 +292,12 @@ def test_truth_dir_matches_the_api(
     pinned: tuple[RunningSimulator, SignedClient], tmp_path: Path
 ) -> None:
     running, client = pinned
-    answer = client.http.post("/_sim/truth", params={"dir": str(tmp_path)}).json()
+    with running.exchange.lock:
+        now_ms = running.app.write_truth(tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     streams = ["loans", "repays", "interest", "transfers", "liquidations", "orders", "trades"]
-    assert names == {f"{s}.jsonl" for s in [*streams, "account_snapshots"]} | {"account.json"}
+    files = [*streams, "account_snapshots", "capital_flow", "interest_rates", "prices"]
+    assert names == {f"{s}.jsonl" for s in files} | {"account.json"}
     loans = [json.loads(line) for line in (tmp_path / "loans.jsonl").read_text().splitlines()]
     assert [(r["timestamp"], r["txId"]) for r in loans] == sorted(
         (r["timestamp"], r["txId"]) for r in loans
@@ -303,8 +307,8 @@ def test_truth_dir_matches_the_api(
         "/sapi/v1/margin/loan",
         asset="BTC",
         size=100,
-        startTime=answer["now_ms"] - 30 * DAY_MS,
-        endTime=answer["now_ms"],
+        startTime=now_ms - 30 * DAY_MS,
+        endTime=now_ms,
     )
     by_id = {r["txId"]: r for r in loans}
     assert served["rows"] and all(by_id[r["txId"]] == r for r in served["rows"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from simulator.contract import ExchangeError, ExchangeProtocol
 from simulator.ledger import Exchange, commission_units, hourly_interest_units
 from simulator.prices import DAY_MS, HOUR_MS, MINUTE_MS, Crash, from_units, to_units
-from simulator.records import OrderRecord
+from simulator.records import AssetBalance, OrderRecord
 from simulator.scenarios import ASSETS, SYMBOLS
 from tests.simulator.history_audit import (
     assert_consistent,
@@ -26,7 +27,9 @@ OPENED = 1_779_998_400_000 + 55 * MINUTE_MS  # a 13:55 UTC, so the next hour is 
 D = Decimal
 
 
-def make_exchange(seed: int = 7, crashes: tuple[Crash, ...] = ()) -> Exchange:
+def make_exchange(
+    seed: int = 7, crashes: tuple[Crash, ...] = (), liquidation_fee_bp: int = 0
+) -> Exchange:
     """A live exchange whose wall clock stands still: time moves only by advance_clock."""
     ex = Exchange(
         ASSETS,
@@ -36,13 +39,14 @@ def make_exchange(seed: int = 7, crashes: tuple[Crash, ...] = ()) -> Exchange:
         start_ms=OPENED,
         crashes=crashes,
         wall_clock=lambda: 0,
+        liquidation_fee_bp=liquidation_fee_bp,
     )
     ex.go_live()
     return ex
 
 
-def funded(seed: int = 7, crashes: tuple[Crash, ...] = ()) -> Exchange:
-    ex = make_exchange(seed, crashes)
+def funded(seed: int = 7, crashes: tuple[Crash, ...] = (), liquidation_fee_bp: int = 0) -> Exchange:
+    ex = make_exchange(seed, crashes, liquidation_fee_bp)
     for asset, amount in (("USDT", "50000"), ("BTC", "1"), ("ETH", "10"), ("SOL", "100")):
         ex.transfer(asset, D(amount), "ROLL_IN")
     return ex
@@ -451,9 +455,24 @@ def test_history_queries_are_inclusive_windows_and_id_cursors() -> None:
 
 
 # -- property: any action sequence keeps the account equal to its history --------------------
-ASSET = st.sampled_from(["USDT", "BTC", "ETH", "SOL"])
+ASSET = st.sampled_from(["USDT", "BTC", "ETH", "SOL", "BNB"])
 PAIR = st.sampled_from(["BTCUSDT", "SOLUSDT", "ETHBTC"])
+REPAY_KIND = st.sampled_from(["AUTO", "BNB_AUTO_REPAY", "POINT_AUTO_REPAY"])
+PEER = st.sampled_from(["SPOT", "CROSS_MARGIN"])
+ISOLATED = "BTCUSDT"
 ACTION = st.one_of(
+    # the rarer rules: BNB-paid interest, auto-repays, quoteOrderQty, slow rows, dust, isolated
+    st.tuples(st.just("bnb_interest"), st.just(""), st.integers(0, 3)),
+    st.tuples(st.just("auto_repay"), REPAY_KIND, st.integers(1, 100)),
+    st.tuples(st.just("repaying_order"), st.just(""), st.integers(1, 99)),
+    st.tuples(st.just("quote"), PAIR, st.integers(1, 99)),
+    st.tuples(st.just("slow"), st.just(""), st.integers(0, 1)),
+    st.tuples(st.just("dust"), st.just(""), st.integers(0, 9)),
+    st.tuples(st.just("iso_in"), PEER, st.integers(1, 99)),
+    st.tuples(st.just("iso_out"), PEER, st.integers(1, 99)),
+    st.tuples(st.just("iso_borrow"), st.sampled_from(["BTC", "USDT"]), st.integers(1, 99)),
+    st.tuples(st.just("iso_repay"), st.just(""), st.integers(1, 100)),
+    st.tuples(st.just("iso_trade"), st.sampled_from(["BUY", "SELL"]), st.integers(1, 99)),
     st.tuples(st.just("in"), ASSET, st.integers(1, 99)),
     st.tuples(st.just("out"), ASSET, st.integers(1, 99)),
     st.tuples(st.just("borrow"), ASSET, st.integers(1, 99)),
@@ -471,6 +490,103 @@ def usdt_worth(ex: Exchange, asset: str, usdt: Decimal) -> Decimal:
 
 
 def apply_action(ex: Exchange, kind: str, name: str, n: int) -> None:
+    if kind.startswith("iso_"):
+        apply_isolated(ex, kind, name, D(n) / 100)
+    elif kind in RARE:
+        RARE[kind](ex, name, n)
+    else:
+        apply_common(ex, kind, name, n)
+
+
+def owed_asset(ex: Exchange, n: int, *, isolated_symbol: str | None = None) -> AssetBalance | None:
+    balances = ex.snapshot(isolated_symbol=isolated_symbol).balances.values()
+    owing = [b for b in balances if b.borrowed + b.interest]
+    return owing[n % len(owing)] if owing else None
+
+
+def auto_repay(ex: Exchange, kind: str, n: int) -> None:
+    owed = owed_asset(ex, n)
+    if owed is not None:
+        amount = (owed.borrowed + owed.interest) * D(n) / 100
+        ex.repay(owed.asset, amount.quantize(D("0.00000001"), ROUND_DOWN), kind=kind)
+
+
+def repaying_order(ex: Exchange, name: str, n: int) -> None:
+    owed = owed_asset(ex, n)
+    if owed is not None and owed.asset != "USDT":
+        qty = (owed.borrowed + owed.interest) * D(n) / 100
+        symbol = f"{owed.asset}USDT"
+        ex.place_order(symbol, "BUY", "MARKET", qty, None, None, None, side_effect="AUTO_REPAY")
+
+
+def quote_order(ex: Exchange, name: str, n: int) -> None:
+    usdt = D(20 * n) if name.endswith("USDT") else D(n) / 1000
+    side = "BUY" if n % 2 else "SELL"
+    ex.place_order(name, side, "MARKET", None, None, None, None, quote_order_qty=usdt)
+
+
+def slow_rows(ex: Exchange, name: str, n: int) -> None:
+    """Rows PENDING for days: the failing one never moves anything."""
+    ex.transfer("USDT", D(300), "ROLL_IN", confirm_delay_ms=2 * DAY_MS, fail=n == 1)
+    ex.borrow("ETH", D("0.2"), confirm_delay_ms=3 * DAY_MS, fail=n == 0)
+
+
+def dust(ex: Exchange, name: str, n: int) -> None:
+    """A few USDT worth of XRP and ADA arrive, then every small balance becomes BNB."""
+    for asset in ("XRP", "ADA"):
+        ex.transfer(asset, usdt_worth(ex, asset, D(n + 1)), "ROLL_IN")
+    small = [
+        b.asset
+        for b in ex.snapshot().balances.values()
+        if b.asset != "BNB"
+        and b.free > 0
+        and not b.locked
+        and not b.borrowed + b.interest
+        and b.free * ex.usdt_price(b.asset, ex.now_ms()) <= 10
+    ]
+    ex.convert_dust(small)
+
+
+def bnb_interest(ex: Exchange, name: str, n: int) -> None:
+    """Interest paid in BNB from now on (with some BNB to pay it), or no longer."""
+    if n:
+        ex.transfer("BNB", D(n), "ROLL_IN")
+    ex.set_bnb_interest(n > 0)
+
+
+RARE: dict[str, Callable[[Exchange, str, int], None]] = {
+    "bnb_interest": bnb_interest,
+    "auto_repay": auto_repay,
+    "repaying_order": repaying_order,
+    "quote": quote_order,
+    "slow": slow_rows,
+    "dust": dust,
+}
+
+
+def apply_isolated(ex: Exchange, kind: str, name: str, share: Decimal) -> None:
+    if kind == "iso_in":
+        ex.transfer("USDT", 3000 * share, "ROLL_IN", isolated_symbol=ISOLATED, peer=name)
+    elif kind == "iso_out":
+        room = ex.max_transferable("USDT", isolated_symbol=ISOLATED) * share
+        ex.transfer("USDT", room, "ROLL_OUT", isolated_symbol=ISOLATED, peer=name)
+    elif kind == "iso_borrow":
+        ex.borrow(
+            name,
+            ex.max_borrowable(name, isolated_symbol=ISOLATED) * share,
+            isolated_symbol=ISOLATED,
+        )
+    elif kind == "iso_repay":
+        owed = owed_asset(ex, int(share * 100), isolated_symbol=ISOLATED)
+        if owed is not None:
+            amount = min(owed.free, owed.borrowed + owed.interest) * share
+            ex.repay(owed.asset, max(amount, D("0.00000001")), isolated_symbol=ISOLATED)
+    else:
+        qty = usdt_worth(ex, "BTC", 1000 * share)
+        ex.place_order(ISOLATED, name, "MARKET", qty, None, None, None, isolated=True)
+
+
+def apply_common(ex: Exchange, kind: str, name: str, n: int) -> None:
     share = D(n) / 100
     if kind == "in":
         ex.transfer(name, usdt_worth(ex, name, D(100 * n)), "ROLL_IN")
@@ -519,16 +635,30 @@ def test_any_history_keeps_snapshot_equal_to_history(
     if crash_hour is not None:
         start = OPENED + crash_hour * HOUR_MS
         crashes = (Crash("SOL", start, 7000, 6 * HOUR_MS, 6 * HOUR_MS, 6 * HOUR_MS),)
-    ex = funded(seed, crashes)
+    ex = funded(seed, crashes, liquidation_fee_bp=150)
+    ex.transfer("USDT", D(2000), "ROLL_IN", isolated_symbol=ISOLATED)  # an isolated account too
+    cross_before = ex.snapshot().balances
     for kind, name, n in actions:
         # a rejection leaves no trace; the audit below proves it
         with contextlib.suppress(ExchangeError):
             apply_action(ex, kind, name, n)
     step(ex, DAY_MS + HOUR_MS)
-    assert_consistent(ex)
+    assert_consistent(ex)  # each account, its interest and its capital flow
     if ex.liquidations(0, ex.now_ms()):
         # a liquidated account that could pay is left without debt
         assert ex.snapshot().margin_level > D("1.1")
+    # the cross account's history holds no isolated row (a cross <-> isolated transfer is
+    # the cross side's own row)
+    now = ex.now_ms()
+    for rows in (
+        ex.loans(None, 0, now),
+        ex.repays(None, 0, now),
+        ex.interest(None, 0, now),
+        ex.transfers(None, None, 0, now),
+    ):
+        assert all(r.isolated_symbol is None for r in rows)
+    assert not any(t.is_isolated for t in ex.trades(ISOLATED, 0, now))
+    assert cross_before.keys() == ex.snapshot().balances.keys()
 
 
 def test_same_seed_same_prices_and_rates_different_seed_differs() -> None:

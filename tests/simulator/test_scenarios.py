@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import astuple, replace
+from dataclasses import astuple, fields, replace
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from simulator.ledger import Exchange
 from simulator.prices import DAY_MS, HOUR_MS, MINUTE_MS
+from simulator.records import LoanRecord, RepayRecord, TransferRecord
 from simulator.scenarios import SCENARIOS, build_exchange
 from tests.simulator.history_audit import assert_consistent, assert_snapshot_matches_history
 
@@ -208,3 +209,101 @@ def test_large_holds_a_million_records_and_builds_in_a_minute() -> None:
     assert time.perf_counter() - began < 0.05
     assert len(page) == 1000 and orders
     assert_snapshot_matches_history(ex)
+
+
+# -- veteran: three years, every rarer rule -----------------------------------------------------
+@pytest.fixture(scope="module")
+def veteran() -> Exchange:
+    return build("veteran", 1)
+
+
+def flat(record: object) -> tuple[object, ...]:
+    """A record's fields as a tuple (`astuple` deep-copies: too slow for 300k records)."""
+    return tuple(getattr(record, f.name) for f in fields(record))  # type: ignore[arg-type]
+
+
+def veteran_history(ex: Exchange) -> Iterator[tuple[object, ...]]:
+    """Every record of every account, the flows and the daily snapshots, in a fixed order."""
+    now = ex.now_ms()
+    for pair in [None, *ex.isolated_symbols]:
+        where = {"isolated_symbol": pair}
+        yield from map(flat, ex.loans(None, EVER, now, **where))
+        yield from map(flat, ex.repays(None, EVER, now, **where))
+        yield from map(flat, ex.interest(None, EVER, now, **where))
+        yield from map(flat, ex.transfers(None, None, EVER, now, **where))
+        yield from map(flat, ex.flows(EVER, now, **where))
+        for symbol in ex.symbols if pair is None else [pair]:
+            yield from map(flat, ex.orders(symbol, EVER, now, isolated=pair is not None))
+            yield from map(flat, ex.trades(symbol, EVER, now, isolated=pair is not None))
+    yield from map(flat, ex.liquidations(EVER, now))
+    yield from map(flat, ex.daily_snapshots(EVER, now))
+
+
+def test_veteran_is_older_than_every_retention_limit(veteran: Exchange) -> None:
+    ex, now = veteran, veteran.now_ms()
+    age = START - ex.opened_ms
+    assert 3 * 365 * DAY_MS - HOUR_MS < age <= 3 * 365 * DAY_MS
+    assert len(ex.daily_snapshots(EVER, now)) >= 3 * 365 - 1
+    # busy before every window the API keeps (interest and capital flow 90 days, universal
+    # transfers 6 months, daily snapshots a month), at a calm pace
+    half_year = START - 183 * DAY_MS
+    assert ex.interest("USDT", EVER, half_year) and ex.loans(None, EVER, half_year)
+    assert ex.transfers(None, None, EVER, half_year) and ex.repays(None, EVER, half_year)
+    trades_per_day = sum(len(ex.trades(s, EVER, now)) for s in ex.symbols) / (age / DAY_MS)
+    assert 10 < trades_per_day < 60
+
+
+def test_veteran_has_every_rarer_rule_before_and_inside_the_windows(veteran: Exchange) -> None:
+    ex, now = veteran, veteran.now_ms()
+    recent = START - 90 * DAY_MS
+
+    def both_sides(times: list[int]) -> bool:
+        return any(t < recent for t in times) and any(t >= recent for t in times)
+
+    converted = [r.time_ms for r in ex.interest("BNB", EVER, now) if r.converted]
+    assert both_sides(converted)
+    repays = ex.repays(None, EVER, now)
+    for kind in ("MANUAL", "AUTO", "BNB_AUTO_REPAY", "POINT_AUTO_REPAY"):
+        assert both_sides([r.time_ms for r in repays if r.kind == kind and not r.by_liquidation])
+    assert both_sides([r.time_ms for r in repays if r.by_liquidation])
+    flows = ex.flows(EVER, now)
+    for kind in ("LIQUIDATION_FEE", "SMALL_BALANCE_CONVERT"):
+        assert both_sides([f.time_ms for f in flows if f.type == kind]), kind
+    assert both_sides([r.time_ms for r in ex.liquidations(EVER, now)])
+    # a delisted pair (long ago) and a delisted asset (inside the windows), converted to USDT
+    assert ex.delisted["BNBBTC"] < recent <= ex.delisted["LUNA"] == ex.delisted["LUNAUSDT"]
+    assert [f.asset for f in flows if f.type == "SMALL_CONVERT"] == ["LUNA", "USDT"]
+    assert all(t.time_ms < ex.delisted["LUNA"] for t in ex.trades("LUNAUSDT", EVER, now))
+    assert ex.trades("LUNAUSDT", EVER, now) and "LUNA" not in ex.snapshot().balances
+    # rows PENDING for days, ending CONFIRMED and FAILED; some still pending at start
+    rows: list[LoanRecord | RepayRecord | TransferRecord] = [*ex.loans(None, EVER, now)]
+    rows += [*ex.repays(None, EVER, now), *ex.transfers(None, None, EVER, now)]
+    slow = [r for r in rows if r.confirm_ms - r.time_ms >= 2 * DAY_MS]
+    assert {r.status for r in slow} == {"CONFIRMED", "FAILED"}
+    assert {r.status for r in slow if ex.is_pending(r.confirm_ms)} == {"CONFIRMED", "FAILED"}
+    # MARKET orders sized by quoteOrderQty
+    quoted = [o for s in ex.symbols for o in ex.orders(s, EVER, now) if o.orig_quote_qty]
+    assert both_sides([o.time_ms for o in quoted])
+    assert all(o.cumm_quote_qty <= o.orig_quote_qty for o in quoted)
+
+
+def test_veteran_trades_on_isolated_margin_too(veteran: Exchange) -> None:
+    ex, now = veteran, veteran.now_ms()
+    assert ex.isolated_symbols == ("BTCUSDT",)
+    where = {"isolated_symbol": "BTCUSDT"}
+    peers = {r.trans_from for r in ex.transfers(None, "ROLL_IN", EVER, now, **where)}
+    assert peers == {"SPOT", "CROSS_MARGIN"}
+    assert ex.loans(None, EVER, now, **where) and ex.repays(None, EVER, now, **where)
+    assert ex.interest(None, START - 30 * DAY_MS, now, **where)
+    assert ex.trades("BTCUSDT", EVER, now, isolated=True)
+    assert not any(t.is_isolated for t in ex.trades("BTCUSDT", EVER, now))
+
+
+def test_veteran_history_equals_its_snapshots_and_capital_flow(veteran: Exchange) -> None:
+    assert_consistent(veteran)
+
+
+def test_veteran_same_seed_same_history(veteran: Exchange) -> None:
+    again = build("veteran", 1)
+    assert list(veteran_history(again)) == list(veteran_history(veteran))
+    assert again.snapshot() == veteran.snapshot()

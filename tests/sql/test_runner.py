@@ -13,8 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from sql.data_tests import DATA_TESTS
-from sql.runner import BuildError, build, failed_data_tests, load_models
+from sql.runner import BuildError, build, data_tests, failed_data_tests, load_models
 from tests.sql.conftest import BuiltLake, LakeFactory
 from tests.sql.handmade import S2, Row
 
@@ -29,6 +28,57 @@ def test_models_come_after_what_they_read() -> None:
     assert position["int_ledger"] > position["stg_interest"]
     assert position["recon_breaks"] > max(position[m] for m in REQUIRED_MARTS - {"recon_breaks"})
     assert {m.name: m.materialized for m in models}["stg_loans"] == "view"
+
+
+def write_models(sql_dir: Path, **models: str) -> None:
+    for name, sql in models.items():
+        layer = "staging" if name.startswith("stg_") else "marts"
+        (sql_dir / layer).mkdir(parents=True, exist_ok=True)
+        (sql_dir / layer / f"{name}.sql").write_text(sql)
+
+
+def test_a_model_depends_on_what_its_from_and_join_clauses_read(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        stg_a="select 1 as id",
+        stg_b="select 2 as id",
+        stg_c="select 3 as id",
+        stg_d="select * from latest_version(stg_c, (id))",
+        # named only in a string, a column alias and a comment: read from stg_a alone
+        mart="""-- not read: stg_c
+            with a as (select * from stg_a)
+            select 'stg_b' as source, a.id as stg_c, 'it''s from stg_b' as note
+            from a left join "stg_d" on a.id = stg_d.id""",
+    )
+    depends_on = {m.name: m.depends_on for m in load_models(tmp_path)}
+    assert depends_on["mart"] == {"stg_a", "stg_d"}
+    assert depends_on["stg_d"] == {"stg_c"}
+    assert depends_on["stg_b"] == frozenset()
+
+
+def test_tests_are_declared_beside_their_models(tmp_path: Path) -> None:
+    write_models(
+        tmp_path,
+        stg_a="\n".join(
+            (
+                "-- test: unique(account, a_key)",
+                "-- test: not_null(account, asset)",
+                "-- test: accepted_values(status: LOAN_STATUSES)",
+                "-- test: accepted_values(kind: ROLL_IN, ROLL_OUT)",
+                "select 1 as id",
+            )
+        ),
+    )
+    (model,) = load_models(tmp_path)
+    assert [t.rule for t in model.tests] == [
+        "unique (account, a_key)",
+        "not null: account, asset",
+        "status in (PENDING, CONFIRMED, FAILED)",
+        "kind in (ROLL_IN, ROLL_OUT)",
+    ]
+    write_models(tmp_path, stg_a="-- test: unique\nselect 1 as id")
+    with pytest.raises(BuildError, match=r"stg_a: cannot read `-- test: unique`"):
+        load_models(tmp_path)
 
 
 def test_every_model_is_in_the_warehouse(base_lake: BuiltLake) -> None:
@@ -113,7 +163,7 @@ def test_a_repay_that_does_not_add_up_fails_its_data_test(handmade: LakeFactory)
 
 
 def test_keys_and_enums_are_declared_for_every_staging_model() -> None:
-    rules = {(t.model, t.rule.split(" ")[0]) for t in DATA_TESTS}
+    rules = {(t.model, t.rule.split(" ")[0]) for t in data_tests(load_models())}
     staging = [m.name for m in load_models() if m.name.startswith("stg_")]
     assert all((name, "unique") in rules for name in staging)
     assert ("int_ledger", "entry_type") in rules
