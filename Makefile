@@ -29,7 +29,7 @@ sqlfix: $(STAMP)
 	$(BIN)/sqlfluff fix sql
 
 typecheck: $(STAMP)
-	$(BIN)/mypy flows connectors models simulator sql bench
+	$(BIN)/mypy cli flows storage sql connectors models simulator bench
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest

@@ -4,7 +4,7 @@ The simulator runs in its own process (`python -m simulator`, so client and serv
 a GIL) with the `large` scenario (~1.2M records), 20 ms of added latency and a weight limit of
 12 000 per 6-second window: Binance's per-minute budget, ten times faster, so the run takes
 about a minute and a half rather than a quarter of an hour (allOrders alone needs ~150 000
-weight). The client reads everything through `connectors.reader.read_history`.
+weight). The client reads everything through `bench.history.read_history`.
 
 Figures:
 - `export_s`: wall time of the full export (all streams, all partitions).
@@ -34,11 +34,10 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bench.history import read_history
 from bench.sim_process import simulator_process
-from connectors.budget import BudgetSettings
-from connectors.client import ClientSettings
-from connectors.reader import MarginClient, StreamBatch, read_history
-from connectors.specs import DAY_MS, SPECS, spec_for
+from connectors import SPECS, BudgetSettings, ClientSettings, MarginClient, StreamBatch, spec_for
+from models import DAY_MS
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 WEIGHT_LIMIT = 12_000

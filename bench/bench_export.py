@@ -37,7 +37,7 @@ def run() -> dict[str, Any]:
             "MARGIN_ETL_WEIGHT_LIMIT": str(UNLIMITED),
             "MARGIN_ETL_WEIGHT_WINDOW_S": str(WINDOW_MS // 1000),
         }
-        command = [sys.executable, "-m", "flows.cli", "export", "--no-prefect", "--no-progress"]
+        command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
         command += ["--data-dir", str(Path(tmp) / "data")]
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)

@@ -13,9 +13,9 @@ from pathlib import Path
 from connectors.client import ClientSettings
 from connectors.retry import RetrySettings
 from flows.config import Account, Secret, budget_settings
-from flows.errors import UserError
 from flows.export import ExportRequest, ExportSummary, export_account
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from storage import UserError
 
 FAST_RETRY = RetrySettings(
     backoff_base_s=0.001, backoff_max_s=0.01, rate_limit_floor_s=0.01, waf_attempts=8

@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from flows import crashpoints
 from flows.export import ExportSummary
 from simulator.holds import RequestHold
 from simulator.server import RunningSimulator
+from storage import crashpoints
 
 Event = Literal["request", "file", "mark"]
 EVENTS: tuple[Event, ...] = ("request", "file", "mark")

@@ -1,12 +1,15 @@
 """The Binance cross-margin connector: signed, rate-aware, complete history reads.
 
-Public surface (everything else is internal):
+Public surface (everything else is internal; `tests/test_public_surface.py` holds it):
 
     async with MarginClient(base_url, api_key, api_secret, ClientSettings()) as client:
         account = await client.read_account()
-        parts = await client.discover_partitions(account=account, symbols=["BTCUSDT"])
+        scopes = await client.discover_scopes(account=account, symbols=["BTCUSDT"])
         async for batch in client.read_stream("interest", None, start_ms, end_ms):
             ...  # batch.rows, batch.covered (a Window), batch.partition, batch.api
+
+Errors form one tree (`connectors.errors`): `BinanceError` is either a `RetryableError`
+(retried by the client until its policy gives up) or `Fatal` (raised at once).
 """
 
 from connectors.budget import BudgetSettings, WeightBudget
@@ -30,26 +33,33 @@ from connectors.errors import (
     UnknownSymbol,
     WafBlocked,
 )
-from connectors.reader import (
+from connectors.margin import (
+    RETENTION_MARGIN_MS,
     AccountSnapshot,
     MarginClient,
-    Partitions,
+    Scopes,
     StreamBatch,
-    discover_partitions,
-    read_account,
-    read_daily_snapshots,
-    read_history,
-    read_stream,
+    oldest_readable_ms,
 )
 from connectors.retry import RetrySettings
-from connectors.specs import HISTORY_STREAMS, SPECS, EndpointSpec, spec_for
-from connectors.windows import Window, normalise_time_ms, plan_windows
+from connectors.specs import (
+    DISCOVERY_STREAMS,
+    HISTORY_STREAMS,
+    SPECS,
+    ApiSetting,
+    EndpointSpec,
+    spec_for,
+)
+from connectors.windows import Window, plan_windows
 
 __all__ = [
+    "DISCOVERY_STREAMS",
     "HISTORY_STREAMS",
+    "RETENTION_MARGIN_MS",
     "SPECS",
     "AccessBlocked",
     "AccountSnapshot",
+    "ApiSetting",
     "AuthError",
     "BadRequest",
     "BinanceClient",
@@ -66,10 +76,10 @@ __all__ = [
     "MarginClient",
     "NoMarginAccount",
     "PagingUnstable",
-    "Partitions",
     "RateLimited",
     "RetrySettings",
     "RetryableError",
+    "Scopes",
     "Secret",
     "ServerError",
     "StreamBatch",
@@ -78,13 +88,8 @@ __all__ = [
     "WafBlocked",
     "WeightBudget",
     "Window",
-    "discover_partitions",
-    "normalise_time_ms",
+    "oldest_readable_ms",
     "plan_windows",
-    "read_account",
-    "read_daily_snapshots",
-    "read_history",
-    "read_stream",
     "redact",
     "spec_for",
 ]

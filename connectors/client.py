@@ -15,7 +15,6 @@ import hmac
 import json
 import logging
 import re
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ from connectors.errors import (
 )
 from connectors.retry import RetrySettings, Sleep, rate_limit_wait, retrying
 from connectors.specs import (
-    HOUR_MS,
     SPECS,
     ApiGeneration,
     ApiSetting,
@@ -52,6 +50,7 @@ from connectors.specs import (
     probe_spec,
     spec_for,
 )
+from models import HOUR_MS, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -210,10 +209,6 @@ class ClientStats:
     errors: Counter[str] = field(default_factory=Counter)
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class BinanceClient:
     """A signed Binance REST client; use as `async with BinanceClient(...) as client:`.
 
@@ -287,7 +282,7 @@ class BinanceClient:
     # -- time -----------------------------------------------------------------------------
     def server_now_ms(self) -> int:
         """The server's clock as this client believes it to be (local clock + offset)."""
-        return _now_ms() + self._offset_ms
+        return now_ms() + self._offset_ms
 
     @property
     def clock_offset_ms(self) -> int:
@@ -295,9 +290,9 @@ class BinanceClient:
 
     async def sync_time(self) -> int:
         """Measure the offset to the server clock with GET /api/v3/time; return it."""
-        before = _now_ms()
+        before = now_ms()
         answer = await self.call(SPECS["server_time"])
-        after = _now_ms()
+        after = now_ms()
         self._offset_ms = int(answer["serverTime"]) - (before + after) // 2
         self._clock_epoch += 1
         log.debug("server clock offset %d ms", self._offset_ms)
@@ -348,12 +343,10 @@ class BinanceClient:
         """Call an endpoint that has no row in the spec table (e.g. a POST)."""
         spec = EndpointSpec(
             name=f"{method} {path}",
-            stream=None,
             path=path,
             method=method.upper(),
             weight=weight,
             weight_kind=weight_kind,
-            paging="none",
             signed=signed,
         )
         return await self.call(spec, params)

@@ -3,6 +3,24 @@
 Callers catch by meaning: `RetryableError` (the retry policy handles it), `Fatal` (stop and
 tell a person, in one line). Messages carry the code, the endpoint path and Binance's text,
 never a key, a signature or a full query string.
+
+    BinanceError
+    ├── RetryableError
+    │   ├── ServerError          5xx, or a Binance 'try again' code
+    │   ├── TransportFailure     timed out, refused or dropped
+    │   ├── MalformedResponse    truncated or unreadable bodies
+    │   ├── WafBlocked           a non-JSON 403 from the firewall
+    │   ├── RateLimited          429 (Retry-After)
+    │   │   └── IpBanned         418
+    │   ├── ClockSkew            -1021: resync the clock, then retry
+    │   └── PagingUnstable       rows kept moving while a window was paged
+    └── Fatal
+        ├── AuthError            key, secret, signature or IP whitelist rejected
+        ├── NoMarginAccount      -3003
+        ├── BadRequest           -11xx
+        │   └── UnknownSymbol    -1121
+        ├── EndpointNotFound     404: not served here (a removed API generation)
+        └── AccessBlocked        403s kept coming after the allowed retries
 """
 
 from __future__ import annotations

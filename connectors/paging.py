@@ -1,4 +1,4 @@
-"""One paginator per paging style: page numbers with a `total`, and ascending id cursors.
+"""One paginator per paging style, under one interface: pages, id cursors, plain time windows.
 
 Page numbers (`current`/`size`, newest first): page 1 tells `total`, the other pages are read
 concurrently, and the union is checked: every page must report the same total, the row count
@@ -10,28 +10,41 @@ complete read is a walk from a known id with the largest `limit`, because one ca
 to 1000 trades / 500 orders whatever their time span, while time windows cost one call per day
 even for empty days. Without a known id, a short range (`cursor_probe_max_days`) is probed with
 24-hour windows and limit=1 to find its first id; a longer one starts from id 0 and drops the
-rows before the range (one pass over the partition's whole history, which a first export
-reads anyway). The walk stops at a short page or at the first row past the range, and tells
-where the next read resumes: at that first row past the range. Both cursors are ">=" filters
+rows before the range (one pass over the scope's whole history, which a first export reads
+anyway). The walk stops at a short page or at the first row past the range, and tells where the
+next read resumes: at that first row past the range. Both cursors are ">=" filters
 (facts §5.7/5.8), so id 0 selects from the first row, on the real API as on the simulator;
 a cursor is never sent together with time bounds (the spot rules refuse fromId + time, -1128).
+
+Plain windows (rates, candles): one call per window, sized so its rows fit one answer; a full
+answer halves the window. Windows walked by a cursor (the capital flow): each window from id 0
+with `fromId`, until an answer is short.
+
+Every paginator yields `Batch`es covering consecutive time ranges; `PAGINATORS` maps a spec's
+paging style to its class, so a reader looks one up and runs one loop (dlt's `PAGINATOR_MAP`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from itertools import islice
+from typing import Any, TypeVar
 
 from connectors.client import BinanceClient, ParamValue
 from connectors.errors import MalformedResponse, PagingUnstable
-from connectors.specs import DAY_MS, EndpointSpec
-from connectors.windows import Window, normalise_time_ms, plan_windows
+from connectors.specs import EndpointSpec, Paging
+from connectors.windows import Window, plan_windows
+from models import DAY_MS, normalise_time_ms
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Row = dict[str, Any]
 Pairs = Sequence[tuple[str, ParamValue]]
 
@@ -50,24 +63,81 @@ def row_time(spec: EndpointSpec, row: Row) -> int:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """Rows read, the time range they complete, and where an id cursor resumes."""
+
+    rows: list[Row]
+    covered: Window
+    next_id: int | None = None
+
+
+class Paginator(ABC):
+    """Reads one scope of a stream over [start_ms, end_ms), as batches of consecutive ranges."""
+
+    def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
+        self.client = client
+        self.spec = spec
+
+    @abstractmethod
+    def batches(
+        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
+    ) -> AsyncIterator[Batch]:
+        """Every row of the range once, oldest batch first; `from_id` resumes an id cursor."""
+
+    def scope_params(self, scope: str | None) -> Pairs:
+        """The query parameter naming the scope (asset, symbol, type), if one is read."""
+        param = self.spec.scope_param
+        return [(param, scope)] if scope and param else []
+
+
+class WindowedPaginator(Paginator):
+    """Reads a range as planned windows, each completely, a few ahead and yielded in order."""
+
+    async def batches(
+        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
+    ) -> AsyncIterator[Batch]:
+        """One batch per planned window."""
+        limit = self.spec.window_limit(scoped=scope is not None)
+        assert limit is not None
+        params = self.scope_params(scope)
+        windows = plan_windows(start_ms, end_ms, limit)
+        reads = (partial(self._batch, scope, params, window) for window in windows)
+        async for batch in in_order(reads, self.client.settings.window_prefetch):
+            yield batch
+
+    @abstractmethod
+    async def read_window(self, params: Pairs, window: Window) -> list[Row]:
+        """Every row of `window`, oldest first; `params` adds e.g. the scope."""
+
+    async def _batch(self, scope: str | None, params: Pairs, window: Window) -> Batch:
+        return Batch(self._with_scope(scope, await self.read_window(params, window)), window)
+
+    def _with_scope(self, scope: str | None, rows: list[Row]) -> list[Row]:
+        """Rows that do not name their scope (klines) get it under its parameter's name."""
+        param = self.spec.scope_param
+        if scope is None or not self.spec.row_fields or param is None:
+            return rows
+        return [{param: scope, **row} for row in rows]
+
+
+@dataclass(frozen=True)
 class _Page:
     number: int
     total: int
     rows: list[Row]
 
 
-class PageNumberPaginator:
-    """Reads a closed window of a `current`/`size` endpoint completely, each row once."""
+class PageNumberPaginator(WindowedPaginator):
+    """Reads closed windows of a `current`/`size` endpoint completely, each row once."""
 
     def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
         assert spec.paging == "page" and spec.page_size is not None
-        self.client = client
-        self.spec = spec
+        super().__init__(client, spec)
         self.size = spec.page_size
         self.rows_key = spec.rows_key or "rows"
 
     async def read_window(self, params: Pairs, window: Window) -> list[Row]:
-        """Every row of `window`, oldest first; `params` adds e.g. the partition."""
+        """Every row of `window`, oldest first; `params` adds e.g. the scope."""
         for attempt in range(1, self.client.settings.page_rereads + 1):
             first = await self._page(params, window, 1)
             last_number = max(1, -(-first.total // self.size))
@@ -124,16 +194,27 @@ class CursorPage:
     covered_until_ms: int  # every in-range row with a time before this has been returned
 
 
-class IdCursorPaginator:
+class IdCursorPaginator(Paginator):
     """Walks an ascending id cursor (fromId / orderId) over [start_ms, end_ms)."""
 
     def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
         assert spec.paging == "id" and spec.cursor_param and spec.cursor_field
         assert spec.page_size is not None
-        self.client = client
-        self.spec = spec
+        super().__init__(client, spec)
         self.limit = spec.page_size
         self.cursor_field = spec.cursor_field
+
+    async def batches(
+        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
+    ) -> AsyncIterator[Batch]:
+        """A batch each time the walk's covered range moves on, with where to resume."""
+        covered_from = start_ms
+        carried: list[Row] = []
+        async for page in self.walk(self.scope_params(scope), start_ms, end_ms, from_id):
+            carried += page.rows
+            if page.covered_until_ms > covered_from:
+                yield Batch(carried, Window(covered_from, page.covered_until_ms), page.next_id)
+                covered_from, carried = page.covered_until_ms, []
 
     async def walk(
         self, params: Pairs, start_ms: int, end_ms: int, from_id: int | None = None
@@ -190,7 +271,7 @@ def _listed(spec: EndpointSpec, doc: Any) -> list[Row]:
     return [normalise_row(spec, dict(r)) for r in doc]
 
 
-class WindowPaginator:
+class WindowPaginator(WindowedPaginator):
     """One call per window, the window sized so its rows fit one answer (rates, candles).
 
     An answer as long as the limit may have been cut short: the window is then halved and
@@ -199,8 +280,7 @@ class WindowPaginator:
 
     def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
         assert spec.paging == "window" and spec.page_size is not None
-        self.client = client
-        self.spec = spec
+        super().__init__(client, spec)
         self.limit = spec.page_size
 
     async def read_window(self, params: Pairs, window: Window) -> list[Row]:
@@ -217,7 +297,7 @@ class WindowPaginator:
         return [row for half in halves for row in await self.read_window(params, half)]
 
 
-class WindowCursorPaginator:
+class WindowCursorPaginator(WindowedPaginator):
     """Time windows, each walked with an ascending cursor from id 0 (the capital flow).
 
     With both times and `fromId`, the answer holds the window's rows with a larger id, oldest
@@ -227,8 +307,7 @@ class WindowCursorPaginator:
     def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
         assert spec.paging == "window_cursor" and spec.page_size is not None
         assert spec.cursor_param and spec.cursor_field
-        self.client = client
-        self.spec = spec
+        super().__init__(client, spec)
         self.limit = spec.page_size
         self.cursor_param = spec.cursor_param
         self.cursor_field = spec.cursor_field
@@ -250,3 +329,28 @@ class WindowCursorPaginator:
             if len(rows) < self.limit or not ahead:
                 return [found[key] for key in sorted(found)]
             cursor = max(int(r[self.cursor_field]) for r in ahead)
+
+
+# A new paging style is a new class here and a row in this map.
+PAGINATORS: dict[Paging, type[Paginator]] = {
+    "page": PageNumberPaginator,
+    "window": WindowPaginator,
+    "window_cursor": WindowCursorPaginator,
+    "id": IdCursorPaginator,
+}
+
+
+async def in_order(jobs: Iterable[Callable[[], Awaitable[T]]], depth: int) -> AsyncIterator[T]:
+    """Run up to `depth` jobs ahead, yielding results in job order; cancel the rest on exit."""
+    pending: deque[asyncio.Task[T]] = deque()
+    queue = iter(jobs)
+    try:
+        pending.extend(asyncio.ensure_future(job()) for job in islice(queue, max(depth, 1)))
+        while pending:
+            result = await pending.popleft()
+            pending.extend(asyncio.ensure_future(job()) for job in islice(queue, 1))
+            yield result
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

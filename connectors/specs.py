@@ -1,8 +1,12 @@
 """Binance margin endpoints as data: one table read by the client, the planner and the tests.
 
 Each row says how to read one stream (or snapshot, or reference list) from one API generation:
-path, weight, paging style, window limits, partition key, natural key, time field and extra
-fixed parameters. Adding an endpoint means adding a row here, not code elsewhere.
+path, weight, paging style, window limits, scope, natural key, time field and extra fixed
+parameters. Shared settings are defaults (`_paged`, `SCOPE_PARAMS`), so a row states only what
+sets it apart. Adding an endpoint means adding a row here, not code elsewhere.
+
+A read's *scope* is what the API narrows it to: one asset, one symbol, one transfer type, or
+nothing. The scope a batch was read under becomes its partition in the coverage ledger.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from models.schemas import STREAMS
+from models import DAY_MS, HOUR_MS, STREAMS
 
 ApiGeneration = Literal["legacy", "current"]
-ApiSetting = Literal["legacy", "current", "auto"]
+ApiSetting = Literal["auto", "current", "legacy"]
 # page: current/size with a `total`; id: fromId/orderId ascending cursor; window: one call per
 # time window, sized so its rows fit one answer; window_cursor: time windows, each walked with
 # an ascending fromId cursor; none: one call.
@@ -21,42 +25,46 @@ Paging = Literal["page", "id", "window", "window_cursor", "none"]
 # ip / uid: a /sapi endpoint with its own per-endpoint bucket; api: the shared /api pool.
 WeightKind = Literal["ip", "uid", "api"]
 # price_symbol: the pair of an account's asset against the reporting quote asset (SOLUSDT)
-Partition = Literal["asset", "symbol", "price_symbol", "transfer_type", "none"]
+Scope = Literal["asset", "symbol", "price_symbol", "transfer_type", "none"]
 # ms: milliseconds as documented; auto: a value below 10^11 is seconds (doc examples show both).
 TimeUnit = Literal["ms", "auto"]
 
-SECOND_MS = 1_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-# Rows whose time is below this are in seconds (10^11 ms is 1973; 10^11 s is year 5138).
-SECONDS_THRESHOLD = 100_000_000_000
-
 API_GENERATIONS: tuple[ApiGeneration, ...] = ("legacy", "current")
+# the query parameter that carries each kind of scope
+SCOPE_PARAMS: dict[Scope, str] = {
+    "asset": "asset",
+    "symbol": "symbol",
+    "price_symbol": "symbol",
+    "transfer_type": "type",
+}
 
 
 @dataclass(frozen=True)
 class EndpointSpec:
-    """One endpoint and the rules for reading it completely and cheaply."""
+    """One endpoint and the rules for reading it completely and cheaply.
+
+    Unless a row says otherwise: one signed GET of weight 1 in its own IP bucket, no paging.
+    """
 
     name: str  # unique id: "<stream>" or "<stream>.<api>"
-    stream: str | None  # lake stream the rows belong to; None for reference/snapshot calls
     path: str
-    weight: int
-    weight_kind: WeightKind
-    paging: Paging
+    stream: str | None = None  # lake stream the rows belong to; None for reference calls
+    weight: int = 1
+    weight_kind: WeightKind = "ip"
+    paging: Paging = "none"
     method: str = "GET"
     signed: bool = True
     api: ApiGeneration | None = None  # None: identical in both generations
     # allOrders also has a hard cap on request count per window, on top of weight
     request_limit: int | None = None
-    partition: Partition = "none"
-    partition_param: str | None = None  # query parameter carrying the partition value
-    partition_values: tuple[str, ...] = ()  # a closed set of values (transfer types)
-    # True: every read sends a value (the API requires it, or reads are incomplete without)
-    partition_required: bool = False
+    scope: Scope = "none"
+    scope_values: tuple[str, ...] = ()  # a closed set of values (transfer types)
+    # a scoped read normally sends its value every time (the API requires it, or reads are
+    # incomplete without); optional: one unscoped pass reads every value for the fewest calls
+    scope_optional: bool = False
     max_window_ms: int | None = None
     # borrow-repay silently narrows to 7 d when no asset is sent: plan smaller windows then
-    max_window_unpartitioned_ms: int | None = None
+    max_window_unscoped_ms: int | None = None
     time_field: str | None = None
     time_unit: TimeUnit = "ms"
     fixed_params: tuple[tuple[str, str], ...] = ()
@@ -79,24 +87,31 @@ class EndpointSpec:
         return STREAMS[self.stream].natural_key
 
     @property
+    def scope_param(self) -> str | None:
+        """The query parameter carrying the scope's value (None: the read has no scope)."""
+        return SCOPE_PARAMS.get(self.scope)
+
+    @property
+    def scope_required(self) -> bool:
+        """Whether every read of this endpoint names one value of its scope."""
+        return self.scope != "none" and not self.scope_optional
+
+    @property
     def bucket(self) -> str:
         """The rate-limit bucket: each /sapi endpoint has its own, /api shares one pool."""
         return "api" if self.weight_kind == "api" else f"{self.weight_kind}:{self.path}"
 
-    def window_limit(self, partitioned: bool) -> int | None:
-        """The largest legal window for a call with or without the partition parameter."""
-        if not partitioned and self.max_window_unpartitioned_ms is not None:
-            return self.max_window_unpartitioned_ms
+    def window_limit(self, scoped: bool) -> int | None:
+        """The largest legal window for a call with or without the scope parameter."""
+        if not scoped and self.max_window_unscoped_ms is not None:
+            return self.max_window_unscoped_ms
         return self.max_window_ms
 
 
 # A `current`/`size` history endpoint: 100 rows a page, newest first, 30-day windows.
 _PAGED = EndpointSpec(
     name="",
-    stream=None,
     path="",
-    weight=1,
-    weight_kind="ip",
     paging="page",
     page_size=100,
     max_window_ms=30 * DAY_MS,
@@ -110,66 +125,41 @@ def _paged(name: str, path: str, weight: int, time_field: str, **rules: Any) -> 
     return replace(base, time_field=time_field, **rules)
 
 
-BORROW_REPAY = "/sapi/v1/margin/borrow-repay"
+def _borrow_repay(stream: str, kind: str) -> EndpointSpec:
+    """Today's read of `stream` from /margin/borrow-repay: `type` BORROW or REPAY."""
+    return _paged(
+        f"{stream}.current",
+        "/sapi/v1/margin/borrow-repay",
+        10,
+        "timestamp",
+        api="current",
+        fixed_params=(("type", kind),),
+        # optional on the wire, but without an asset the window narrows to 7 d: always send one
+        scope="asset",
+        max_window_unscoped_ms=7 * DAY_MS,
+    )
+
 
 SPECS: dict[str, EndpointSpec] = {
     s.name: s
     for s in (
         # -- borrow and repay: removed legacy endpoints vs today's borrow-repay -------------
         _paged(
-            "loans.legacy",
-            "/sapi/v1/margin/loan",
-            10,
-            "timestamp",
-            api="legacy",
-            partition="asset",
-            partition_param="asset",
-            partition_required=True,
+            "loans.legacy", "/sapi/v1/margin/loan", 10, "timestamp", api="legacy", scope="asset"
         ),
+        _borrow_repay("loans", "BORROW"),
         _paged(
-            "loans.current",
-            BORROW_REPAY,
-            10,
-            "timestamp",
-            api="current",
-            partition="asset",
-            partition_param="asset",
-            # optional on the wire, but without it the window narrows to 7 d: always send it
-            partition_required=True,
-            max_window_unpartitioned_ms=7 * DAY_MS,
-            fixed_params=(("type", "BORROW"),),
+            "repays.legacy", "/sapi/v1/margin/repay", 10, "timestamp", api="legacy", scope="asset"
         ),
-        _paged(
-            "repays.legacy",
-            "/sapi/v1/margin/repay",
-            10,
-            "timestamp",
-            api="legacy",
-            partition="asset",
-            partition_param="asset",
-            partition_required=True,
-        ),
-        _paged(
-            "repays.current",
-            BORROW_REPAY,
-            10,
-            "timestamp",
-            api="current",
-            partition="asset",
-            partition_param="asset",
-            partition_required=True,
-            max_window_unpartitioned_ms=7 * DAY_MS,
-            fixed_params=(("type", "REPAY"),),
-        ),
+        _borrow_repay("repays", "REPAY"),
         # -- the same in both generations ---------------------------------------------------
         _paged(
             "interest",
             "/sapi/v1/margin/interestHistory",
             1,
             "interestAccuredTime",
-            # optional: one unpartitioned pass reads every asset for the fewest calls
-            partition="asset",
-            partition_param="asset",
+            scope="asset",
+            scope_optional=True,  # one unscoped pass reads every asset for the fewest calls
             retention_ms=90 * DAY_MS,
         ),
         _paged(
@@ -177,29 +167,19 @@ SPECS: dict[str, EndpointSpec] = {
             "/sapi/v1/margin/transfer",
             1,
             "timestamp",
-            partition="transfer_type",
-            partition_param="type",
-            partition_values=("ROLL_IN", "ROLL_OUT"),
-            partition_required=True,  # the seed API requires `type`
+            scope="transfer_type",  # the seed API requires `type`
+            scope_values=("ROLL_IN", "ROLL_OUT"),
             time_unit="auto",  # the doc example shows 10-digit seconds
         ),
-        _paged(
-            "liquidations",
-            "/sapi/v1/margin/forceLiquidationRec",
-            1,
-            "updatedTime",
-        ),
+        _paged("liquidations", "/sapi/v1/margin/forceLiquidationRec", 1, "updatedTime"),
         EndpointSpec(
             name="orders",
             stream="orders",
             path="/sapi/v1/margin/allOrders",
             weight=200,
-            weight_kind="ip",
             request_limit=60,
             paging="id",
-            partition="symbol",
-            partition_param="symbol",
-            partition_required=True,
+            scope="symbol",
             max_window_ms=DAY_MS,  # only for the time probe: endTime - startTime < 24 h
             time_field="time",
             page_size=500,
@@ -211,11 +191,8 @@ SPECS: dict[str, EndpointSpec] = {
             stream="trades",
             path="/sapi/v1/margin/myTrades",
             weight=10,
-            weight_kind="ip",
             paging="id",
-            partition="symbol",
-            partition_param="symbol",
-            partition_required=True,
+            scope="symbol",
             max_window_ms=DAY_MS,
             time_field="time",
             page_size=1000,
@@ -228,7 +205,6 @@ SPECS: dict[str, EndpointSpec] = {
             stream="capital_flow",
             path="/sapi/v1/margin/capital-flow",
             weight=100,
-            weight_kind="ip",
             # both times sent: at most 7 days (-4047); inside a window, fromId > id ascending
             paging="window_cursor",
             max_window_ms=7 * DAY_MS,
@@ -242,12 +218,8 @@ SPECS: dict[str, EndpointSpec] = {
             name="interest_rates",
             stream="interest_rates",
             path="/sapi/v1/margin/interestRateHistory",
-            weight=1,
-            weight_kind="ip",
             paging="window",
-            partition="asset",
-            partition_param="asset",
-            partition_required=True,
+            scope="asset",
             # one row an hour, newest first, at most 100: 100-hour windows fit one answer
             max_window_ms=100 * HOUR_MS,
             time_field="timestamp",
@@ -264,9 +236,7 @@ SPECS: dict[str, EndpointSpec] = {
             weight_kind="api",
             signed=False,
             paging="window",
-            partition="price_symbol",
-            partition_param="symbol",
-            partition_required=True,
+            scope="price_symbol",
             max_window_ms=1000 * DAY_MS,  # daily candles, 1000 an answer
             time_field="openTime",
             fixed_params=(("interval", "1d"),),
@@ -288,20 +258,13 @@ SPECS: dict[str, EndpointSpec] = {
         ),
         # -- snapshots ----------------------------------------------------------------------
         EndpointSpec(
-            name="account",
-            stream="account_snapshots",
-            path="/sapi/v1/margin/account",
-            weight=10,
-            weight_kind="ip",
-            paging="none",
+            name="account", path="/sapi/v1/margin/account", stream="account_snapshots", weight=10
         ),
         EndpointSpec(
             name="daily_snapshots",
-            stream="account_snapshots",
             path="/sapi/v1/accountSnapshot",
+            stream="account_snapshots",
             weight=2400,
-            weight_kind="ip",
-            paging="none",
             # "period under 30 days"; a window [s, s+30 d) sends endTime - startTime < 30 d
             max_window_ms=30 * DAY_MS,
             time_field="updateTime",
@@ -311,37 +274,14 @@ SPECS: dict[str, EndpointSpec] = {
             rows_key="snapshotVos",
         ),
         # -- reference data and time --------------------------------------------------------
-        EndpointSpec(
-            name="all_pairs",
-            stream=None,
-            path="/sapi/v1/margin/allPairs",
-            weight=1,
-            weight_kind="ip",
-            paging="none",
-            signed=False,  # MARKET_DATA: key header only
-        ),
-        EndpointSpec(
-            name="all_assets",
-            stream=None,
-            path="/sapi/v1/margin/allAssets",
-            weight=1,
-            weight_kind="ip",
-            paging="none",
-            signed=False,
-        ),
-        EndpointSpec(
-            name="server_time",
-            stream=None,
-            path="/api/v3/time",
-            weight=1,
-            weight_kind="api",
-            paging="none",
-            signed=False,
-        ),
+        # MARKET_DATA: the key header only, no signature
+        EndpointSpec(name="all_pairs", path="/sapi/v1/margin/allPairs", signed=False),
+        EndpointSpec(name="all_assets", path="/sapi/v1/margin/allAssets", signed=False),
+        EndpointSpec(name="server_time", path="/api/v3/time", weight_kind="api", signed=False),
     )
 }
 
-# Streams read by the history reader.
+# The history streams, each read in time windows (the snapshots are read whole).
 HISTORY_STREAMS: tuple[str, ...] = (
     "loans",
     "repays",
@@ -354,6 +294,9 @@ HISTORY_STREAMS: tuple[str, ...] = (
     "interest_rates",
     "prices",
 )
+# Read first: their rows name every asset ever borrowed or moved (`models.named_assets`), which
+# chooses the scopes of the streams read per asset or symbol.
+DISCOVERY_STREAMS: tuple[str, ...] = ("interest", "transfers", "capital_flow")
 
 
 def spec_for(stream: str, api: ApiGeneration) -> EndpointSpec:

@@ -1,4 +1,4 @@
-"""Time windows: split a range into the largest legal API windows, and normalise row times.
+"""Time windows: split a range into the largest legal API windows.
 
 A `Window` is half-open, [start_ms, end_ms). On the wire it becomes startTime=start_ms and
 endTime=end_ms - 1, because Binance treats both bounds as inclusive: consecutive windows then
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connectors.specs import DAY_MS, SECOND_MS, SECONDS_THRESHOLD
+from models import DAY_MS
 
 
 @dataclass(frozen=True, order=True)
@@ -53,9 +53,3 @@ def plan_windows(
         windows.append(Window(start, end))
         start = end
     return windows
-
-
-def normalise_time_ms(value: int | str) -> int:
-    """A row time in UTC milliseconds: values below 10^11 were sent in seconds."""
-    number = int(value)
-    return number * SECOND_MS if 0 <= number < SECONDS_THRESHOLD else number

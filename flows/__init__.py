@@ -1,0 +1,1 @@
+"""The export pipeline and its orchestration: the plain export, Prefect tasks and flows."""

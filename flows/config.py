@@ -6,19 +6,19 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
-from connectors.budget import BudgetSettings
-from connectors.client import Secret as Secret  # re-exported: accounts hold their keys in it
-from flows.errors import UserError
+from connectors import ApiSetting, BudgetSettings
+from connectors import Secret as Secret  # re-exported: accounts hold their keys in it
+from models import to_ms
+from storage import UserError, validate_account_name
 
 DEFAULT_BASE_URL = "https://api.binance.com"
 DEFAULT_ACCOUNT = "default"
-ApiGeneration = Literal["auto", "current", "legacy"]
-_GENERATIONS: tuple[str, ...] = ("auto", "current", "legacy")
-_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+LOOKBACK_HOURS = 24  # trailing hours an incremental run re-reads for late and changed rows
+_GENERATIONS: tuple[str, ...] = get_args(ApiSetting)
 _ASSET_NAME = re.compile(r"^[A-Z0-9]{2,20}$")
 DEFAULT_REPORT_CURRENCY = "USDT"
 
@@ -31,7 +31,7 @@ class Account:
     api_key: Secret = field(repr=False)
     api_secret: Secret = field(repr=False)
     base_url: str = DEFAULT_BASE_URL
-    api_generation: ApiGeneration = "auto"
+    api_generation: ApiSetting = "auto"
     symbols: tuple[str, ...] = ()
     assets: tuple[str, ...] = ()
     # the asset balances are valued in: the `prices` stream reads each asset's pair against it
@@ -50,6 +50,26 @@ def default_config_path() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def config_file(config_path: str | None) -> Path | None:
+    """The accounts file a flow was given, else the default one (`default_config_path`)."""
+    return Path(config_path) if config_path else default_config_path()
+
+
+def configured_account_names(config_path: Path | None) -> list[str]:
+    """Account names from the config file, without touching their credentials.
+
+    A scheduled parent run needs names only; each account's keys are resolved by its own run,
+    so one missing environment variable fails that account alone. With no config file, the
+    account the environment defines (BINANCE_API_KEY/SECRET) is the only one.
+    """
+    if config_path is None:
+        return sorted(load_accounts(None))
+    section = account_tables(config_path)
+    if not section:
+        raise UserError(f"{config_path}: no [accounts.<name>] tables")
+    return sorted(validate_account_name(name) for name in section)
 
 
 def load_accounts(config_path: Path | None = None) -> dict[str, Account]:
@@ -128,8 +148,10 @@ def _accounts_from_file(path: Path) -> dict[str, Account]:
 
 def _account_from_table(path: Path, name: str, table: Any) -> Account:
     where = f"{path}: account {name!r}"
-    if not _ACCOUNT_NAME.match(name):
-        raise UserError(f"{where}: names may use letters, digits, '.', '_' and '-' only")
+    try:
+        validate_account_name(name)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
     if not isinstance(table, dict):
         raise UserError(f"{where} must be a table")
     base_url = os.environ.get("BINANCE_BASE_URL") or str(table.get("base_url", DEFAULT_BASE_URL))
@@ -169,7 +191,7 @@ def _asset_name(value: str, where: str) -> str:
     return name
 
 
-def _generation(value: str, where: str) -> ApiGeneration:
+def _generation(value: str, where: str) -> ApiSetting:
     if value not in _GENERATIONS:
         raise UserError(f"{where}: api_generation must be one of {', '.join(_GENERATIONS)}")
     return value  # type: ignore[return-value]
@@ -194,14 +216,6 @@ def parse_date_ms(text: str, option: str) -> int:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return to_ms(instant)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_ms(instant: datetime) -> int:
-    """Exact UTC epoch milliseconds (integer arithmetic, no float timestamps)."""
-    return (instant - _EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_month(text: str) -> str:

@@ -1,10 +1,11 @@
 """The export pipeline as plain functions: snapshot, plan, fetch, land, mark. Prefect wraps it.
 
 One run of one account: take the live account snapshot first (its time is the run's cutoff),
-read the daily snapshots the exchange still keeps, then every stream and partition from where
-the coverage ledger says the last run stopped (less a look-back window, so late and changed
-rows are caught) up to the cutoff. Rows land in the lake before their windows are marked, so a
-run killed at any point resumes where it stopped and loses nothing.
+read the daily snapshots the exchange still keeps, then every stream under every scope (an
+asset, symbol or transfer type: each a partition of the coverage ledger) from where the ledger
+says the last run stopped (less a look-back window, so late and changed rows are caught) up to
+the cutoff. Rows land in the lake before their windows are marked, so a run killed at any point
+resumes where it stopped and loses nothing.
 """
 
 from __future__ import annotations
@@ -18,29 +19,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from connectors.client import ClientSettings
-from connectors.errors import BinanceError, Fatal
-from connectors.reader import (
+from connectors import (
+    DISCOVERY_STREAMS,
+    HISTORY_STREAMS,
     RETENTION_MARGIN_MS,
+    SPECS,
     AccountSnapshot,
+    BinanceError,
+    ClientSettings,
+    EndpointSpec,
+    Fatal,
     MarginClient,
-    Partitions,
+    Scopes,
     StreamBatch,
     oldest_readable_ms,
 )
-from connectors.specs import DAY_MS, HISTORY_STREAMS, SPECS, EndpointSpec
-from flows.config import Account, budget_settings
-from flows.coverage import Checkpoint, CoverageLedger
-from flows.errors import UserError
-from flows.fingerprints import RowFingerprints, row_hash
-from flows.lake import LakeWriter, recover_lake, validate_account_name
-from flows.lock import DataDirLock
-from models.rows import RowContext, daily_snapshot_rows, live_snapshot_rows, to_record_batch
+from flows.config import LOOKBACK_HOURS, Account, budget_settings
+from models import DAY_MS, HOUR_MS, daily_snapshot_rows, live_snapshot_rows, named_assets
+from storage import DataDir, RunStore, UserError
 
 SNAPSHOT_STREAM = "account_snapshots"
 ALL_STREAMS: tuple[str, ...] = (*HISTORY_STREAMS, SNAPSHOT_STREAM)
-# Read first: their rows name every asset ever moved or borrowed, which partitions the rest.
-DISCOVERY_STREAMS = ("transfers", "interest", "liquidations", "capital_flow")
 DEFAULT_HISTORY_MS = 90 * DAY_MS  # a first run reads this far back unless told --since
 COMMIT_EVERY_ROWS = 200_000  # buffered rows that make a commit (flush + mark) due
 LIVE_STATE = "live-state"  # fingerprint of the last stored live snapshot's balances
@@ -52,7 +51,7 @@ class ExportRequest:
     """What to export: one account, a time range, some streams, into one data directory.
 
     ``lake_url`` (``s3://bucket/prefix``) puts the lake on an object store; by default it is
-    ``$MARGIN_ETL_LAKE_URL``, else DATA_DIR/lake (see ``flows.storage``).
+    ``$MARGIN_ETL_LAKE_URL``, else DATA_DIR/lake (see ``storage.DataDir``).
     """
 
     account: Account
@@ -60,9 +59,31 @@ class ExportRequest:
     since_ms: int | None = None
     until_ms: int | None = None
     streams: tuple[str, ...] | None = None
-    lookback_ms: int = DAY_MS
+    lookback_ms: int = LOOKBACK_HOURS * HOUR_MS
     client_settings: ClientSettings | None = None
     lake_url: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        account: Account,
+        data_dir: Path,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        streams: str | Iterable[str] | None = None,
+        lookback_hours: int = LOOKBACK_HOURS,
+    ) -> ExportRequest:
+        """A request from a command's or a flow's parameters: streams checked, hours in ms."""
+        if lookback_hours < 0:
+            raise UserError("--lookback-hours must not be negative")
+        return cls(
+            account, data_dir, since_ms, until_ms, parse_streams(streams), lookback_hours * HOUR_MS
+        )
+
+    @property
+    def lookback_hours(self) -> int:
+        return self.lookback_ms // HOUR_MS
 
     @property
     def selected_streams(self) -> tuple[str, ...]:
@@ -123,10 +144,12 @@ class SilentProgress:
         pass
 
 
-def parse_streams(text: str | None) -> tuple[str, ...] | None:
-    if not text:
+def parse_streams(streams: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """Stream names, comma-separated or listed, checked and without repeats; None for all."""
+    listed = streams.split(",") if isinstance(streams, str) else streams or ()
+    names = tuple(dict.fromkeys(s.strip() for s in listed if s.strip()))
+    if not names:
         return None
-    names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     unknown = [n for n in names if n not in ALL_STREAMS]
     if unknown:
         raise UserError(
@@ -157,25 +180,17 @@ async def export_account(
     stream_runner: StreamRunner = run_stream_directly,
 ) -> ExportSummary:
     """Export one account; raises UserError for what a person must fix (key, host, lock)."""
-    validate_account_name(request.account.name)
-    run_id = run_id or new_run_id()
     started = time.monotonic()
-    request.data_dir.mkdir(parents=True, exist_ok=True)
-    with DataDirLock(request.data_dir):
-        recover_lake(request.data_dir, lake_url=request.lake_url)
-        with CoverageLedger(request.data_dir) as ledger:
-            ledger.close_abandoned_runs()
-            ledger.start_run(run_id, request.account.name, _run_params(request))
-            try:
-                summary = await _export_locked(
-                    request, ledger, run_id, progress or SilentProgress(), stream_runner
-                )
-            except BaseException as exc:
-                ledger.finish_run(run_id, "failed", {"error": type(exc).__name__})
-                raise
-            summary.duration_s = round(time.monotonic() - started, 3)
-            ledger.finish_run(run_id, "completed", summary.as_dict())
-            return summary
+    data_dir = DataDir(request.data_dir, lake_url=request.lake_url)
+    account = request.account.name
+    with data_dir.open_run(account, run_id or new_run_id(), _run_params(request)) as store:
+        async with _ClientContext(request.account, request.client_settings) as client:
+            job = AccountExport(request, client, store, progress or SilentProgress())
+            await job.run(stream_runner)
+            summary = job.summary()
+        summary.duration_s = round(time.monotonic() - started, 3)
+        store.outcome = summary.as_dict()
+    return summary
 
 
 def _run_params(request: ExportRequest) -> dict[str, Any]:
@@ -185,35 +200,6 @@ def _run_params(request: ExportRequest) -> dict[str, Any]:
         "streams": list(request.selected_streams),
         "lookback_ms": request.lookback_ms,
     }
-
-
-async def _export_locked(
-    request: ExportRequest,
-    ledger: CoverageLedger,
-    run_id: str,
-    progress: ExportProgress,
-    stream_runner: StreamRunner,
-) -> ExportSummary:
-    account = request.account
-    fingerprints = RowFingerprints(request.data_dir)
-    try:
-        with LakeWriter(request.data_dir, run_id, lake_url=request.lake_url) as writer:
-            async with _ClientContext(account, request.client_settings) as client:
-                job = AccountExport(request, client, writer, ledger, fingerprints, run_id, progress)
-                await job.take_snapshots()
-                streams = [s for s in request.selected_streams if s != SNAPSHOT_STREAM]
-                first = [s for s in streams if s in DISCOVERY_STREAMS]
-                await _gather(stream_runner(job, s) for s in first)
-                await job.discover()
-                await _gather(stream_runner(job, s) for s in streams if s not in first)
-                job.commit()
-                return job.summary()
-    finally:
-        fingerprints.close()
-
-
-async def _gather(runs: Iterable[Awaitable[Any]]) -> None:
-    await asyncio.gather(*runs)
 
 
 class _ClientContext:
@@ -244,34 +230,36 @@ class _ClientContext:
 
 
 class AccountExport:
-    """The state of one account's run: its client, the lake writer, the ledger, the results."""
+    """The state of one account's run: its client, its hold on the data dir, the results."""
 
     def __init__(
         self,
         request: ExportRequest,
         client: MarginClient,
-        writer: LakeWriter,
-        ledger: CoverageLedger,
-        fingerprints: RowFingerprints,
-        run_id: str,
+        store: RunStore,
         progress: ExportProgress,
     ) -> None:
         self.request = request
-        self.account = request.account.name
+        self.account = store.account
+        self.run_id = store.run_id
         self.client = client
-        self.writer = writer
-        self.ledger = ledger
-        self.checkpoint = Checkpoint(writer, ledger)
-        self.fingerprints = fingerprints
-        self.run_id = run_id
+        self.store = store
         self.progress = progress
         self.cutoff_ms = 0
         self.results: dict[str, StreamResult] = {}
-        self.files_written = 0
-        self._remember: list[tuple[str, str, Mapping[bytes, int], int]] = []
         self._assets_seen: set[str] = set()
         self._account_doc: dict[str, Any] = {}
-        self.partitions = Partitions((), ())
+        self.scopes = Scopes((), ())
+
+    async def run(self, stream_runner: StreamRunner) -> None:
+        """Snapshots first, then the streams that name assets, then the rest; then commit."""
+        await self.take_snapshots()
+        streams = [s for s in self.request.selected_streams if s != SNAPSHOT_STREAM]
+        first = [s for s in streams if s in DISCOVERY_STREAMS]
+        await asyncio.gather(*(stream_runner(self, s) for s in first))
+        await self.discover()
+        await asyncio.gather(*(stream_runner(self, s) for s in streams if s not in first))
+        self.commit()
 
     # -- snapshots ---------------------------------------------------------------------------
     async def take_snapshots(self) -> None:
@@ -282,7 +270,7 @@ class AccountExport:
         """
         result = self.results.setdefault(SNAPSHOT_STREAM, StreamResult(SNAPSHOT_STREAM))
         wanted = SNAPSHOT_STREAM in self.request.selected_streams
-        if not wanted and not await self._needs_partitions():
+        if not wanted and not await self._needs_scopes():
             self._set_cutoff(self.client.server_now_ms())
             return
         snapshot = await self.client.read_account()
@@ -312,17 +300,12 @@ class AccountExport:
     def _account_changed(self, live: Sequence[Mapping[str, Any]]) -> bool:
         """False when balances equal the last stored live snapshot's: a new one adds nothing."""
         state = [{k: v for k, v in row.items() if k != "snapshotTime"} for row in live]
-        digest = {"state": row_hash({"assets": sorted(state, key=lambda r: str(r["asset"]))}).hex()}
-        fresh, groups = self.fingerprints.unseen(
-            self.account, SNAPSHOT_STREAM, LIVE_STATE, [digest]
-        )
-        if fresh:
-            self._remember.append((SNAPSHOT_STREAM, LIVE_STATE, groups, self.cutoff_ms))
-        return bool(fresh)
+        balances = {"assets": sorted(state, key=lambda r: str(r["asset"]))}
+        return self.store.changed(SNAPSHOT_STREAM, LIVE_STATE, balances, self.cutoff_ms)
 
     def _daily_start(self) -> tuple[int, bool]:
         """Where unread daily snapshots begin, and whether one can exist yet (2400 weight)."""
-        stored = self.ledger.high_water(self.account, SNAPSHOT_STREAM, "daily")
+        stored = self.store.high_water(SNAPSHOT_STREAM, "daily")
         floor = self._readable(SPECS["daily_snapshots"], self.cutoff_ms - DEFAULT_HISTORY_MS)
         if stored is None or stored < floor:
             return floor, True
@@ -332,55 +315,55 @@ class AccountExport:
     # -- discovery ---------------------------------------------------------------------------
     async def discover(self) -> None:
         """Assets and symbols to read: from the account, config, history and earlier runs."""
-        if not await self._needs_partitions():
+        if not await self._needs_scopes():
             return
         account = self.request.account
         earlier_assets: set[str] = set()
         earlier_symbols: set[str] = set()
         for stream in ("loans", "repays", "interest_rates"):
-            earlier_assets.update(p for p in self.ledger.partitions(self.account, stream) if p)
+            earlier_assets.update(p for p in self.store.partitions(stream) if p)
         for stream in ("orders", "trades"):
-            earlier_symbols.update(p for p in self.ledger.partitions(self.account, stream) if p)
-        self.partitions = await self.client.discover_partitions(
+            earlier_symbols.update(p for p in self.store.partitions(stream) if p)
+        self.scopes = await self.client.discover_scopes(
             account=AccountSnapshot(self.cutoff_ms, self._account_doc),
             assets=(*account.assets, *earlier_assets, *self._assets_seen),
             symbols=(*account.symbols, *earlier_symbols),
             quote_asset=account.report_currency,
         )
 
-    async def _needs_partitions(self) -> bool:
+    async def _needs_scopes(self) -> bool:
         """Whether a selected stream is read per asset or symbol the account has used."""
         for stream in self.request.selected_streams:
             if stream != SNAPSHOT_STREAM:
                 spec = await self.client.spec(stream)
-                if spec.partition_required and not spec.partition_values:
+                if spec.scope_required and not spec.scope_values:
                     return True
         return False
 
     # -- streams -----------------------------------------------------------------------------
     async def export_stream(self, stream: str) -> StreamResult:
-        """Read one stream, every partition, from where coverage stops to the cutoff."""
+        """Read one stream under every scope, from where coverage stops to the cutoff."""
         spec = await self.client.spec(stream)
         result = self.results.setdefault(stream, StreamResult(stream))
-        values = self.partitions.values(spec)
-        result.partitions = len(values)
-        self.progress.stream_started(stream, len(values))
-        await asyncio.gather(*(self._export_partition(stream, p, result) for p in values))
+        scopes = self.scopes.values(spec)
+        result.partitions = len(scopes)
+        self.progress.stream_started(stream, len(scopes))
+        await asyncio.gather(*(self._export_scope(spec, scope, result) for scope in scopes))
         self.progress.stream_finished(stream, result)
         return result
 
-    async def _export_partition(
-        self, stream: str, partition: str | None, result: StreamResult
+    async def _export_scope(
+        self, spec: EndpointSpec, scope: str | None, result: StreamResult
     ) -> None:
-        label = partition or ""
-        spec = await self.client.spec(stream)
-        start_ms, continuing = self._read_from(spec, label)
+        """One scope of a stream: its ledger partition is the scope's value ("" for none)."""
+        stream, partition = spec.stream or "", scope or ""
+        start_ms, continuing = self._read_from(spec, partition)
         from_id = None
         if spec.paging == "id" and continuing:
-            from_id = self.ledger.cursor(self.account, stream, label)
+            from_id = self.store.cursor(stream, partition)
         open_orders: set[int] = set()
         async for batch in self.client.read_stream(
-            spec, partition, start_ms, self.cutoff_ms, from_id=from_id
+            spec, scope, start_ms, self.cutoff_ms, from_id=from_id
         ):
             next_id = batch.next_from_id
             if stream == "orders":
@@ -391,7 +374,7 @@ class AccountExport:
                 if next_id is not None and open_orders:
                     next_id = min(min(open_orders), next_id)
             self._land_batch(batch, next_id, result)
-            if self.writer.buffered_rows >= COMMIT_EVERY_ROWS:
+            if self.store.buffered_rows >= COMMIT_EVERY_ROWS:
                 self.commit()
 
     def _readable(self, spec: EndpointSpec, start_ms: int) -> int:
@@ -419,7 +402,7 @@ class AccountExport:
         not covered yet; a first run starts at --since or DEFAULT_HISTORY_MS before the cutoff.
         """
         stream = spec.stream or ""
-        high_water = self.ledger.high_water(self.account, stream, partition)
+        high_water = self.store.high_water(stream, partition)
         since = self._since(spec)
         if high_water is None:
             default = self._readable(spec, self.cutoff_ms - DEFAULT_HISTORY_MS)
@@ -427,17 +410,14 @@ class AccountExport:
         start = high_water - self.request.lookback_ms
         if since is not None:
             read_from, complete_from = since
-            gaps = self.ledger.gaps(self.account, stream, partition, complete_from, self.cutoff_ms)
+            gaps = self.store.gaps(stream, partition, complete_from, self.cutoff_ms)
             if gaps and gaps[0][0] < start:
                 return max(gaps[0][0], read_from), False
             start = max(start, read_from)
         return start, True
 
     def _land_batch(self, batch: StreamBatch, next_id: int | None, result: StreamResult) -> None:
-        for row in batch.rows:
-            for key in ("asset", "rawAsset", "commissionAsset"):
-                if row.get(key):
-                    self._assets_seen.add(str(row[key]))
+        self._assets_seen.update(named_assets(batch.rows))
         written = self._land(
             batch.stream,
             batch.partition,
@@ -461,34 +441,24 @@ class AccountExport:
         *,
         next_id: int | None = None,
     ) -> int:
-        """Give a window's new rows to the writer and queue the window for marking."""
-        fresh, groups = self.fingerprints.unseen(self.account, stream, partition, rows)
-        if fresh:
-            context = RowContext(self.account, self.run_id, _now_ms(), api, partition)
-            self.writer.write(stream, to_record_batch(stream, fresh, context))
-        self.checkpoint.fetched(
-            self.account, stream, partition, window[0], window[1], len(rows), next_id=next_id
-        )
-        self._remember.append((stream, partition, groups, window[1]))
+        """Land a window's rows in the data dir (new ones only); count them for snapshots."""
+        written = self.store.land(stream, partition, api, rows, window, next_id=next_id)
         if stream == SNAPSHOT_STREAM:
             result = self.results.setdefault(stream, StreamResult(stream))
             result.rows_read += len(rows)
-            result.rows_written += len(fresh)
+            result.rows_written += written
             result.windows += 1
             self.progress.window_done(stream, len(rows))
-        return len(fresh)
+        return written
 
     def commit(self) -> None:
-        """Make everything fetched so far durable, then mark it covered."""
-        self.files_written += len(self.checkpoint.commit())
-        remember, self._remember = self._remember, []
-        for stream, partition, groups, row_time in remember:
-            if partition == LIVE_STATE:  # one state only: the latest
-                self.fingerprints.forget_partition(self.account, stream, partition)
-            self.fingerprints.remember(self.account, stream, partition, groups, row_time)
+        """Make everything fetched so far durable, then mark it covered.
+
+        Fingerprints older than two look-backs are forgotten: no later run re-reads them. Orders
+        keep theirs: a read resumes at the oldest order still open, however old.
+        """
         horizon = self.cutoff_ms - 2 * self.request.lookback_ms
-        for stream in {r[0] for r in remember if r[0] != "orders"}:
-            self.fingerprints.forget_before(self.account, stream, horizon)
+        self.store.commit(forget_before_ms=horizon, keep=("orders",))
 
     def summary(self) -> ExportSummary:
         stats = self.client.stats
@@ -497,13 +467,9 @@ class AccountExport:
             account=self.account,
             cutoff_ms=self.cutoff_ms,
             streams=dict(sorted(self.results.items())),
-            files=self.files_written,
+            files=self.store.files_written,
             requests=stats.requests,
             retries=stats.retries,
             weight=sum(stats.weight.values()),
             errors=dict(stats.errors),
         )
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

@@ -40,9 +40,8 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from connectors.budget import BudgetSettings
-from connectors.specs import EndpointSpec
-from flows.errors import UserError
+from connectors import BudgetSettings, EndpointSpec
+from storage import UserError
 
 __all__ = ["POOL_ENV", "LeaseStats", "SharedWeightBudget", "resolve_pool"]
 

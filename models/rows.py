@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.windows import normalise_time_ms
-from models.schemas import AMOUNT, ID, STREAMS, TIME
+from models.schemas import AMOUNT, ASSET_FIELDS, ID, STREAMS, TIME
+from models.times import normalise_time_ms
 
 SCALE = AMOUNT.scale
 QUANTUM = Decimal(1).scaleb(-SCALE)
@@ -148,6 +148,11 @@ def record_batches(
     iterator = iter(rows)
     while chunk := list(islice(iterator, batch_rows)):
         yield to_record_batch(stream, chunk, context)
+
+
+def named_assets(rows: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The assets `rows` name (asset, rawAsset, commission asset): each was borrowed or moved."""
+    return {str(row[f]) for row in rows for f in ASSET_FIELDS if row.get(f)}
 
 
 # -- account snapshots ------------------------------------------------------------------------

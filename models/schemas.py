@@ -25,6 +25,8 @@ METADATA_FIELDS: tuple[pa.Field, ...] = (
     # the partition the row was read under (asset, symbol, transfer type, snapshot source) or ""
     pa.field("_partition", pa.string(), nullable=False),
 )
+# The columns that name an asset: a row's assets join the account's discovered ones.
+ASSET_FIELDS = ("asset", "rawAsset", "commissionAsset")
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,6 @@ class StreamSchema:
     @property
     def arrow(self) -> pa.Schema:
         return pa.schema([*self.fields, *METADATA_FIELDS])
-
-    @property
-    def amount_fields(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields if f.type == AMOUNT)
-
-    @property
-    def time_fields(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields if f.type == TIME)
 
 
 def _f(name: str, typ: pa.DataType, nullable: bool = True) -> pa.Field:
@@ -257,5 +251,3 @@ STREAMS: dict[str, StreamSchema] = {
         ),
     )
 }
-
-STREAM_NAMES: tuple[str, ...] = tuple(STREAMS)

@@ -1,12 +1,13 @@
 """DuckDB models over the lake: staging, ledger, reconciliation marts and accounting reports."""
 
-from sql.reports import REPORTS, report
+from sql.reports import REPORTS, plain_decimal, report
 from sql.runner import (
     Break,
     BuildError,
     BuildResult,
     WarehouseError,
     build,
+    failed_data_tests,
     load_models,
     reconcile,
 )
@@ -18,7 +19,9 @@ __all__ = [
     "BuildResult",
     "WarehouseError",
     "build",
+    "failed_data_tests",
     "load_models",
+    "plain_decimal",
     "reconcile",
     "report",
 ]

@@ -5,7 +5,7 @@ Cells: times as UTC ISO-8601 with milliseconds and a Z (`2024-01-01T05:30:00.000
 zero), booleans `true`/`false`, nothing for NULL. One header row; columns are documented in
 sql/REPORTS.md. Each file is written to a temporary file and renamed into place, or, when the
 output is an object store (`s3://bucket/prefix`), uploaded whole in one request
-(flows/storage.py): a reader sees a complete file or none.
+(storage/backends.py): a reader sees a complete file or none.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import overload
 
-from flows.storage import LocalStorage, Storage, open_storage
 from sql.runner import WAREHOUSE_NAME, WarehouseError, build, connect
+from storage import DataDir, LocalStorage, Storage
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -99,14 +99,14 @@ def report(
     if not MONTH.match(month):
         raise WarehouseError(f"month must look like 2024-01, not {month!r}")
     data_dir = Path(data_dir)
-    out: Storage = open_storage(out_dir if out_dir is not None else data_dir / "reports")
+    out: Storage = DataDir(data_dir).report_storage(out_dir)
     out.check()
     if not (data_dir / WAREHOUSE_NAME).exists():
         build(data_dir)
     keys = _write_reports(data_dir, month, out)
     if isinstance(out_dir, str):
         return [out.uri(key) for key in keys]
-    base = Path(out_dir) if out_dir is not None else data_dir / "reports"
+    base = Path(out_dir) if out_dir is not None else DataDir(data_dir).reports_dir
     return [base / key for key in keys]
 
 

@@ -9,7 +9,7 @@ Parquet in place) and the others tables. Its `-- test:` lines declare its data t
 (sql/data_tests.py). The lake's streams come in as `src_<stream>` views
 built from `models.schemas`, and `recon_settings` holds the build's parameters.
 
-A lake on an object store (`MARGIN_ETL_LAKE_URL`, see flows/storage.py) is read through its
+A lake on an object store (`MARGIN_ETL_LAKE_URL`, see storage/backends.py) is read through its
 pyarrow file system registered with DuckDB (no httpfs extension needed), and its `src_<stream>`
 are tables instead: the warehouse then opens with plain `duckdb` and no S3 setup.
 """
@@ -30,8 +30,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from flows.storage import LocalStorage, Storage, lake_storage
-from models.schemas import STREAMS, StreamSchema
+from models import STREAMS, StreamSchema
 from sql.data_tests import (
     DataTest,
     DataTestDeclarationError,
@@ -40,6 +39,7 @@ from sql.data_tests import (
     run_data_tests,
     singular_tests,
 )
+from storage import DataDir, LocalStorage, Storage
 
 SQL_DIR = Path(__file__).resolve().parent
 MACROS_FILE = SQL_DIR / "macros.sql"
@@ -240,7 +240,7 @@ def build(
     """(Re)build DATA_DIR/warehouse.duckdb from DATA_DIR's lake, then run the data tests.
 
     The lake is DATA_DIR/lake unless `lake_url`, `$MARGIN_ETL_LAKE_URL` or DATA_DIR's record
-    puts it on an object store (flows/storage.py).
+    puts it on an object store (storage/backends.py).
 
     Built into a temporary file renamed over the old warehouse at the end, so a failed build
     (BuildError) leaves the previous warehouse in place. Failed data tests do not stop the
@@ -251,7 +251,7 @@ def build(
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    lake = lake_storage(data_dir, lake_url)
+    lake = DataDir(data_dir, lake_url=lake_url).lake()
     lake.check()
     target = data_dir / WAREHOUSE_NAME
     temp = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.tmp"

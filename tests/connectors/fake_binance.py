@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from connectors import MarginClient
 from connectors.client import BinanceClient, ClientSettings
-from connectors.reader import MarginClient
 from connectors.retry import RetrySettings
 
 KEY = "test-api-key-0123456789abcdefABCDEF"

@@ -18,12 +18,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from bench.history import read_history
+from connectors import RETENTION_MARGIN_MS, MarginClient, StreamBatch
 from connectors.budget import BudgetSettings
 from connectors.client import ClientSettings
 from connectors.errors import EndpointNotFound, NoMarginAccount
-from connectors.reader import RETENTION_MARGIN_MS, MarginClient, StreamBatch, read_history
 from connectors.retry import RetrySettings
-from connectors.specs import DAY_MS, spec_for
+from connectors.specs import spec_for
+from models import DAY_MS
 from simulator.auth import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,

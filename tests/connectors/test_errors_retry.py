@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
+from connectors import MarginClient
 from connectors.errors import (
     AccessBlocked,
     AuthError,
@@ -24,7 +25,6 @@ from connectors.errors import (
     TransportFailure,
     UnknownSymbol,
 )
-from connectors.reader import MarginClient
 from tests.connectors.fake_binance import (
     FAST_RETRY,
     KEY,

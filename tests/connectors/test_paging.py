@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors import MarginClient, StreamBatch
 from connectors.errors import PagingUnstable
-from connectors.reader import MarginClient, StreamBatch
-from connectors.specs import DAY_MS, HOUR_MS
+from models import DAY_MS, HOUR_MS
 from tests.connectors.fake_binance import FakeBinance, client_for, now_ms
 
 INTEREST = "/sapi/v1/margin/interestHistory"

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from connectors.reader import AccountSnapshot, MarginClient, Partitions
-from connectors.specs import DAY_MS, SPECS, spec_for
+from connectors import AccountSnapshot, MarginClient, Scopes
+from connectors.specs import SPECS, spec_for
+from models import DAY_MS
 from tests.connectors.fake_binance import FakeBinance, client_for, now_ms
 
 BORROW_REPAY = "/sapi/v1/margin/borrow-repay"
@@ -102,8 +103,8 @@ def test_discovery_crosses_known_assets_with_margin_pairs() -> None:
         },
     )
 
-    async def discover(client: MarginClient) -> Partitions:
-        return await client.discover_partitions(
+    async def discover(client: MarginClient) -> Scopes:
+        return await client.discover_scopes(
             account=account, symbols=["XRPUSDT"], rows=[{"asset": "ETH"}]
         )
 

@@ -11,9 +11,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from connectors import MarginClient
 from connectors.client import HmacSigner, KeyPairSigner, Secret, encode_query, make_signer
 from connectors.errors import AuthError
-from connectors.reader import MarginClient
 from tests.connectors.fake_binance import KEY, FakeBinance, client_for, settings
 
 DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"

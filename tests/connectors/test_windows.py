@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.specs import DAY_MS, HOUR_MS
-from connectors.windows import Window, normalise_time_ms, plan_windows
+from connectors.windows import Window, plan_windows
+from models import DAY_MS, HOUR_MS, normalise_time_ms
 
 YEAR_2020 = 1_577_836_800_000
 times = st.integers(min_value=YEAR_2020, max_value=YEAR_2020 + 800 * DAY_MS)

@@ -20,23 +20,21 @@ from prefect.client.schemas.objects import State
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
+from flows.checks import artifact_key, check_warehouse, previous_month
+from flows.config import configured_account_names
 from flows.deployments import (
     CHILD_DEPLOYMENT,
-    ServePlan,
     account_data_dir,
     account_pipeline,
-    artifact_key,
-    check_warehouse,
-    configured_account_names,
     nightly_reconcile,
-    previous_month,
     serve_deployments,
     served_deployments,
 )
-from flows.errors import UserError
 from flows.export import ALL_STREAMS
+from flows.schedules import ServePlan
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from storage.errors import UserError
 from tests.fixtures_sim import SimFactory
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,13 +12,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.reader import RETENTION_MARGIN_MS
-from connectors.specs import SPECS
-from flows.config import to_ms
+from connectors import RETENTION_MARGIN_MS, SPECS
 from flows.export import DEFAULT_HISTORY_MS
-from flows.lake import lake_uris, read_stream_table
-from models.rows import daily_snapshot_rows, live_snapshot_rows
+from models import daily_snapshot_rows, live_snapshot_rows, to_ms
 from models.schemas import STREAMS
+from storage.lake import lake_uris, read_stream_table
 
 HISTORY = (
     "loans",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.config import Secret, load_accounts, parse_date_ms, parse_month, resolve_account
-from flows.errors import UserError
+from storage.errors import UserError
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +89,7 @@ def test_cli_mistakes_are_one_line_and_exit_2(
     monkeypatch.setenv("BINANCE_API_KEY", "key-123456789")
     monkeypatch.setenv("BINANCE_API_SECRET", "secret-123456789")
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

@@ -26,13 +26,13 @@ from bench.kill_runs import (
 from connectors.client import ClientSettings
 from connectors.retry import RetrySettings
 from flows.config import Account, Secret
-from flows.errors import UserError
 from flows.export import ExportRequest, ExportSummary, export_account
-from flows.lake import lake_files
-from flows.lock import DataDirLock
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.scenarios import build_exchange
 from simulator.server import RunningSimulator
+from storage.errors import UserError
+from storage.lake import lake_files
+from storage.lock import DataDirLock
 from tests.fixtures_sim import SimFactory
 from tests.flows.lake_truth import HISTORY, differences, latest_lake_rows
 
@@ -253,7 +253,7 @@ def cli_env(sim: RunningSimulator) -> dict[str, str]:
 
 
 def export_command(data: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "flows.cli", "export", "--data-dir", str(data), *args]
+    return [sys.executable, "-m", "cli", "export", "--data-dir", str(data), *args]
 
 
 def kill_and_resume(
@@ -288,7 +288,7 @@ def test_killed_runs_resume_to_the_same_lake(sim_factory: SimFactory, tmp_path: 
 
 
 def test_cli_reports_a_bad_key_in_one_line(sim: RunningSimulator, tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "flows.cli", "export", "--no-prefect", "--no-progress"]
+    command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
     command += ["--data-dir", str(tmp_path / "data")]
     env = {
         **os.environ,

@@ -12,9 +12,9 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from bench.kill_runs import EVENTS
-from flows.demo import run_demo
+from cli.demo import run_demo
+from flows.deployments import export_account_flow
 from flows.export import ExportSummary
-from flows.prefect_flows import export_account_flow
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from tests.fixtures_sim import SimFactory
 from tests.flows.lake_truth import differences
@@ -67,7 +67,7 @@ def test_cli_export_on_a_private_prefect_server_keeps_the_screen_clean(
     command = [
         sys.executable,
         "-m",
-        "flows.cli",
+        "cli",
         "export",
         "--no-progress",
         "--data-dir",

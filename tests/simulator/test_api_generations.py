@@ -11,8 +11,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from connectors import MarginClient
 from connectors.client import ClientSettings
-from connectors.reader import MarginClient
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.endpoints import API_GENERATIONS, ENDPOINTS, ApiGeneration, Endpoint
 from simulator.params import HOUR_MS

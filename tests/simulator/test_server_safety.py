@@ -88,7 +88,7 @@ def test_controls_can_be_switched_off() -> None:
 )
 def test_sim_serve_mistakes_are_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "sim", "serve", *args],
+        [sys.executable, "-m", "cli", "sim", "serve", *args],
         capture_output=True,
         text=True,
         timeout=60,

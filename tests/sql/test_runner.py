@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from sql.runner import BuildError, build, data_tests, failed_data_tests, load_models
 from tests.sql.conftest import BuiltLake, LakeFactory
 from tests.sql.handmade import S2, Row

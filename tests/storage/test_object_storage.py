@@ -24,17 +24,12 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 
-from flows.errors import UserError
 from flows.export import ExportRequest, ExportSummary, export_account
-from flows.lake import (
-    LakeWriter,
-    compact_stream,
-    lake_files,
-    lake_store,
-    lake_uris,
-    read_stream_table,
-)
-from flows.storage import (
+from simulator.scenarios import build_exchange
+from simulator.server import RunningSimulator
+from sql.reports import REPORTS, report
+from sql.runner import BuildResult, build, reconcile
+from storage.backends import (
     LAKE_URL_ENV,
     LocalStorage,
     ObjectStorage,
@@ -44,10 +39,15 @@ from flows.storage import (
     location_text,
     open_storage,
 )
-from simulator.scenarios import build_exchange
-from simulator.server import RunningSimulator
-from sql.reports import REPORTS, report
-from sql.runner import BuildResult, build, reconcile
+from storage.errors import UserError
+from storage.lake import (
+    LakeWriter,
+    compact_stream,
+    lake_files,
+    lake_store,
+    lake_uris,
+    read_stream_table,
+)
 from tests.fixtures_sim import SimFactory
 from tests.flows.lake_truth import differences
 from tests.flows.test_export import (
@@ -57,7 +57,7 @@ from tests.flows.test_export import (
     fast_settings,
     kill_and_resume,
 )
-from tests.flows.test_lake import loan_rows, table
+from tests.storage.test_lake import loan_rows, table
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "margin-lake"
@@ -167,7 +167,7 @@ def local_copy(store: Storage, data_dir: Path) -> Path:
 
 def run_cli(s3: S3Server, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != LAKE_URL_ENV} | s3.env
-    command = [sys.executable, "-m", "flows.cli", *args]
+    command = [sys.executable, "-m", "cli", *args]
     return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
@@ -338,8 +338,8 @@ KILLED_WRITERS = {
     # the Parquet bytes half written (to the local spool), then the process dies
     "mid-write": """
         import io
-        from flows import lake
-        from tests.flows.test_lake import loan_rows, table
+        from storage import lake
+        from tests.storage.test_lake import loan_rows, table
 
         real_write = lake.pq.write_table
 
@@ -357,7 +357,7 @@ KILLED_WRITERS = {
     """,
     # a multipart upload begun, its first part sent, then the process dies
     "mid-upload": """
-        from flows import storage
+        from storage import backends as storage
 
         def upload_half_then_die(self, source, key):
             data = source.read_bytes()

@@ -10,8 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flows.errors import UserError
-from sql.runner import (
+from sql import (
     Break,
     BuildError,
     BuildResult,
@@ -19,7 +18,9 @@ from sql.runner import (
     build,
     failed_data_tests,
     reconcile,
+    report,
 )
+from storage import DataDir, UserError, first_line
 
 EXIT_OK, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
 BREAK_COLUMNS = (
@@ -41,15 +42,12 @@ def _as_user_errors() -> Iterator[None]:
     try:
         yield
     except (BuildError, WarehouseError) as exc:
-        raise UserError(str(exc).splitlines()[0]) from None
+        raise UserError(first_line(exc)) from None
 
 
 def _require_lake(data_dir: Path) -> None:
     """A lake in DATA_DIR, or one on an object store named by MARGIN_ETL_LAKE_URL."""
-    from flows.storage import is_object_url, lake_location
-
-    location = lake_location(data_dir)
-    if not is_object_url(location) and not Path(location).is_dir():
+    if not DataDir(data_dir).has_lake():
         raise UserError(f"no lake in {data_dir}: run `margin-etl export` first")
 
 
@@ -122,8 +120,6 @@ def breaks_table(breaks: Sequence[Break]) -> Table:
 
 
 def run_report(data_dir: Path, month: str, out: str | None) -> list[Path] | list[str]:
-    from sql.reports import report
-
     _require_lake(data_dir)
     with _as_user_errors():
         return report(data_dir, month, out) if out is not None else report(data_dir, month)

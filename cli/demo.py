@@ -11,23 +11,24 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from flows.errors import UserError
-from flows.export import ExportRequest, ExportSummary
-from flows.progress import RichExportProgress, summary_table
-from flows.reporting import (
+from cli.run import run_export
+from cli.warehouse import (
     Reconciliation,
     print_reconciliation,
     run_build,
     run_reconcile,
     run_report,
 )
+from flows.config import resolve_account
+from flows.export import DEFAULT_HISTORY_MS, ExportRequest, ExportSummary
+from models import from_ms
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from storage import UserError
 
 DEMO_MARKER = ".margin-etl-demo"
 DEMO_ACCOUNT = "demo"
@@ -55,8 +56,7 @@ def run_demo(
     # today's Binance: the export must not lean on an endpoint the real exchange removed
     with start_simulator(scenario=scenario, seed=seed, api_generation="current") as sim:
         console.print(f"simulator: scenario {scenario}, seed {seed}, today's API, at {sim.url}")
-        summary = _export(sim.url, data_dir, use_prefect, console)
-    console.print(summary_table(summary))
+        summary = _export(sim.url, data_dir, use_prefect)
     run_build(data_dir, console)
     outcome = run_reconcile(data_dir)
     reports = [path for month in _months(summary) for path in run_report(data_dir, month, None)]
@@ -64,13 +64,7 @@ def run_demo(
     return outcome.exit_code
 
 
-def _export(url: str, data_dir: Path, use_prefect: bool, console: Console) -> ExportSummary:
-    import asyncio
-
-    from flows.config import Account, resolve_account
-    from flows.export import export_account
-    from flows.prefect_flows import run_flow
-
+def _export(url: str, data_dir: Path, use_prefect: bool) -> ExportSummary:
     # the flow resolves credentials itself, from the environment, as it would under a worker
     demo_environment = {
         "BINANCE_API_KEY": DEFAULT_API_KEY,
@@ -78,12 +72,9 @@ def _export(url: str, data_dir: Path, use_prefect: bool, console: Console) -> Ex
         "BINANCE_BASE_URL": url,
         "MARGIN_ETL_ACCOUNT": DEMO_ACCOUNT,
     }
-    with _environment(demo_environment), RichExportProgress(console) as progress:
-        account: Account = resolve_account(DEMO_ACCOUNT)
-        request = ExportRequest(account=account, data_dir=data_dir)
-        if use_prefect:
-            return ExportSummary.from_dict(run_flow(request, progress))
-        return asyncio.run(export_account(request, progress))
+    with _environment(demo_environment):
+        request = ExportRequest(resolve_account(DEMO_ACCOUNT), data_dir)
+        return run_export(request, prefect=use_prefect, progress=True)
 
 
 @contextmanager
@@ -101,9 +92,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _months(summary: ExportSummary) -> list[str]:
-    """Every month from the history's first (90 days back) to the cutoff's."""
-    end = datetime.fromtimestamp(summary.cutoff_ms // 1000, UTC)
-    start = datetime.fromtimestamp((summary.cutoff_ms - 90 * 86_400_000) // 1000, UTC)
+    """Every month from the history's first (a first run's reach) to the cutoff's."""
+    end = from_ms(summary.cutoff_ms)
+    start = from_ms(summary.cutoff_ms - DEFAULT_HISTORY_MS)
     months: list[str] = []
     year, month = start.year, start.month
     while (year, month) <= (end.year, end.month):

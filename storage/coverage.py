@@ -15,18 +15,16 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
-from flows import crashpoints
-from flows.lake import LakeWriter, WrittenFile
-from models.schemas import STREAMS
+from models import STREAMS, from_ms, now_ms
+from storage import crashpoints
+from storage.lake import LakeWriter, WrittenFile
 
 __all__ = [
     "Checkpoint",
@@ -120,19 +118,8 @@ def subtract_intervals(span: Interval, covered: Iterable[Interval]) -> list[Inte
     return gaps
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _at(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
-
-
 def _datetime(ms: int | None) -> datetime | None:
-    return None if ms is None else _at(ms)
+    return None if ms is None else from_ms(ms)
 
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
@@ -221,12 +208,7 @@ class CoverageLedger:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @contextmanager
@@ -271,7 +253,7 @@ class CoverageLedger:
         if rows < 0:
             raise ValueError(f"negative row count {rows}")
         names = json.dumps([self._relative(path) for path in files])
-        now = _now_ms()
+        now = now_ms()
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO coverage (account, stream, partition, start_ms, end_ms, rows,"
@@ -317,7 +299,7 @@ class CoverageLedger:
             (account, stream, partition),
         )
         return [
-            Mark(a, s, p, lo, hi, n, run, tuple(json.loads(files)), _at(at))
+            Mark(a, s, p, lo, hi, n, run, tuple(json.loads(files)), from_ms(at))
             for a, s, p, lo, hi, n, run, files, at in rows
         ]
 
@@ -362,14 +344,6 @@ class CoverageLedger:
 
     # --- id cursors --------------------------------------------------------------------------
 
-    def set_cursor(
-        self, account: str, stream: str, partition: str, next_id: int, run_id: str
-    ) -> None:
-        """Record the next id to fetch for an id-paged stream (after its rows are durable)."""
-        _check_stream(stream)
-        with self._transaction() as conn:
-            _upsert_cursor(conn, (account, stream, partition), next_id, run_id, _now_ms())
-
     def cursor(self, account: str, stream: str, partition: str) -> int | None:
         """The next id to fetch, or None if the stream was never paged by id."""
         rows = self._query(
@@ -388,7 +362,7 @@ class CoverageLedger:
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET"
                 " status = excluded.status, params = excluded.params, summary = NULL,"
                 " finished_at_ms = NULL, attempts = attempts + 1",
-                (run_id, account, RUNNING, _json(params), _now_ms()),
+                (run_id, account, RUNNING, _json(params), now_ms()),
             )
 
     def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any]) -> None:
@@ -396,7 +370,7 @@ class CoverageLedger:
         with self._transaction() as conn:
             updated = conn.execute(
                 "UPDATE runs SET status = ?, summary = ?, finished_at_ms = ? WHERE run_id = ?",
-                (status, _json(summary), _now_ms(), run_id),
+                (status, _json(summary), now_ms(), run_id),
             ).rowcount
         if updated != 1:
             raise ValueError(f"unknown run {run_id!r}: call start_run first")
@@ -424,7 +398,7 @@ class CoverageLedger:
             ]
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at_ms = ? WHERE status = ?",
-                (ABANDONED, _now_ms(), RUNNING),
+                (ABANDONED, now_ms(), RUNNING),
             )
         return sorted(str(i) for i in ids)
 
@@ -447,7 +421,7 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
         status,
         json.loads(params),
         None if summary is None else json.loads(summary),
-        _at(started),
+        from_ms(started),
         _datetime(finished),
         int(attempts),
     )

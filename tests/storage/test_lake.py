@@ -22,28 +22,33 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows import lake
-from flows.errors import UserError
-from flows.lake import (
+from models.schemas import STREAMS
+from sql.runner import source_sql
+from storage import lake
+from storage.errors import UserError
+from storage.lake import (
     LakeWriter,
     SchemaMismatch,
     WrittenFile,
     compact,
     compact_stream,
     conform,
-    duckdb_scan_sql,
     lake_files,
-    partition_dir,
+    month_dir,
     read_stream_table,
     recover_lake,
 )
-from models.schemas import STREAMS
 
 REPO = Path(__file__).resolve().parents[2]
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
 FETCHED = datetime(2024, 3, 1, tzinfo=UTC)
 TINY = Decimal("0.000000000000000001")
 HUGE = Decimal("12345678901234567890.123456789012345678")  # 38 digits, 18 after the point
+
+
+def scan(data_dir: Path, stream: str) -> str:
+    """The warehouse's own scan of a stream's files (``sql.runner.source_sql``), as a subquery."""
+    return f"({source_sql(STREAMS[stream], data_dir / 'lake')})"
 
 
 def loan_rows(
@@ -153,7 +158,7 @@ CRASHING_WRITER = textwrap.dedent(
     """
     import io, os, signal, sys
     import pyarrow.parquet as pq
-    from flows import lake
+    from storage import lake
     sys.path.insert(0, sys.argv[2])
     from test_lake import loan_rows, table
 
@@ -198,7 +203,7 @@ def test_a_crash_mid_write_leaves_only_a_temp_the_next_writer_removes(tmp_path: 
 
 
 def test_recovery_spares_temps_of_this_process(tmp_path: Path) -> None:
-    directory = partition_dir(tmp_path, "loans", "main", "2024-01")
+    directory = month_dir(tmp_path, "loans", "main", "2024-01")
     directory.mkdir(parents=True)
     mine = directory / f".part-x.parquet.{lake._PROCESS_TOKEN}.tmp"
     dead = directory / ".part-y.parquet.0123456789ab.tmp"
@@ -239,7 +244,7 @@ def test_hive_layout_reads_back_in_duckdb_with_exact_decimals(tmp_path: Path) ->
         duckdb.connect()
         .execute(
             f"select account, month, txId, principal, typeof(account), typeof(month)"
-            f" from {duckdb_scan_sql(tmp_path, 'loans')} order by txId"
+            f" from {scan(tmp_path, 'loans')} order by txId"
         )
         .fetchall()
     )
@@ -434,7 +439,7 @@ def test_compaction_keeps_the_exact_multiset(tmp_path: Path) -> None:
     before = small_files(tmp_path)
     result = compact(tmp_path, "loans", "main", "2024-01")
     assert result is not None and result.rows == 100
-    january = partition_dir(tmp_path, "loans", "main", "2024-01")
+    january = month_dir(tmp_path, "loans", "main", "2024-01")
     assert [p.name for p in january.iterdir()] == [result.path.name]
     assert result.path.name.startswith("compacted-")
     assert multiset(read_stream_table(tmp_path, "loans")) == before
@@ -483,7 +488,7 @@ def test_a_crash_at_any_compaction_step_never_doubles_rows_and_recovers(
         if name == step:
             raise Crash(name)
 
-    monkeypatch.setattr(lake, "_checkpoint", crash_at)
+    monkeypatch.setattr(lake, "_step", crash_at)
     if not atomic_exchange:
         monkeypatch.setattr(lake, "_exchange_dirs", lambda a, b: False)
     with pytest.raises(Crash):
@@ -498,12 +503,12 @@ def test_a_crash_at_any_compaction_step_never_doubles_rows_and_recovers(
         assert after_crash == before
 
     monkeypatch.setattr(lake, "_PROCESS_TOKEN", secrets.token_hex(6))  # the next process
-    monkeypatch.setattr(lake, "_checkpoint", lambda name: None)
+    monkeypatch.setattr(lake, "_step", lambda name: None)
     assert recover_lake(tmp_path).compactions == RECOVERY[step]
 
     assert multiset(read_stream_table(tmp_path, "loans")) == before
     assert list((tmp_path / "lake" / lake.COMPACTION_DIR).iterdir()) == []
-    names = [p.name for p in partition_dir(tmp_path, "loans", "main", "2024-01").iterdir()]
+    names = [p.name for p in month_dir(tmp_path, "loans", "main", "2024-01").iterdir()]
     committed = step in ("moved_old", "switched", "discarding", "cleaned")
     if committed:
         assert len(names) == 1 and names[0].startswith("compacted-")
@@ -511,11 +516,7 @@ def test_a_crash_at_any_compaction_step_never_doubles_rows_and_recovers(
         assert len(names) == 5 and all(n.startswith("part-") for n in names)
     # Compaction still works afterwards and the whole thing reads the same in DuckDB.
     compact(tmp_path, "loans", "main", "2024-01")
-    count = (
-        duckdb.connect()
-        .execute(f"select count(*) from {duckdb_scan_sql(tmp_path, 'loans')}")
-        .fetchall()
-    )
+    count = duckdb.connect().execute(f"select count(*) from {scan(tmp_path, 'loans')}").fetchall()
     assert count == [(sum(before.values()),)]
 
 
@@ -523,7 +524,7 @@ def test_compaction_and_a_writer_of_the_same_month_take_turns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     small_files(tmp_path)
-    january = partition_dir(tmp_path, "loans", "main", "2024-01")
+    january = month_dir(tmp_path, "loans", "main", "2024-01")
     paused, resume, flusher_waits = threading.Event(), threading.Event(), threading.Event()
 
     def pause(name: str) -> None:
@@ -531,7 +532,7 @@ def test_compaction_and_a_writer_of_the_same_month_take_turns(
             paused.set()
             assert resume.wait(timeout=30)
 
-    real_guard = lake._partition_guard
+    real_guard = lake._folder_guard
 
     @contextmanager
     def spied_guard(directory: Path) -> Iterator[None]:
@@ -540,8 +541,8 @@ def test_compaction_and_a_writer_of_the_same_month_take_turns(
         with real_guard(directory):
             yield
 
-    monkeypatch.setattr(lake, "_checkpoint", pause)
-    monkeypatch.setattr(lake, "_partition_guard", spied_guard)
+    monkeypatch.setattr(lake, "_step", pause)
+    monkeypatch.setattr(lake, "_folder_guard", spied_guard)
     compactor = threading.Thread(target=compact, args=(tmp_path, "loans", "main", "2024-01"))
     compactor.start()
     assert paused.wait(timeout=30)

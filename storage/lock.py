@@ -15,10 +15,9 @@ import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from flows.errors import UserError
+from storage.errors import UserError
 
 __all__ = ["LOCK_FILE", "DataDirLock"]
 
@@ -74,12 +73,7 @@ class DataDirLock:
     def __enter__(self) -> Self:
         return self.acquire()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.release()
 
 

@@ -41,8 +41,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from fsspec.implementations.arrow import ArrowFSWrapper
 
-from flows import crashpoints
-from flows.errors import UserError
+from storage import crashpoints
+from storage.errors import UserError, first_line
 
 __all__ = [
     "LAKE_URL_ENV",
@@ -52,7 +52,6 @@ __all__ = [
     "Storage",
     "bind_lake",
     "ensure_dir",
-    "filesystem_for",
     "fsync_dir",
     "is_object_url",
     "lake_location",
@@ -148,15 +147,6 @@ def _split_url(url: str) -> tuple[str, str, str]:
     prefix = "/".join(segments)
     normalised = f"{match['scheme']}://{match['bucket']}" + (f"/{prefix}" if prefix else "")
     return normalised, match["bucket"], prefix
-
-
-def filesystem_for(location: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow file system holding ``location`` and the location's path inside it."""
-    text = location_text(location)
-    if is_object_url(text):
-        _, bucket, prefix = _split_url(text)
-        return s3_filesystem(bucket), f"{bucket}/{prefix}" if prefix else bucket
-    return pafs.LocalFileSystem(), str(Path(text).resolve())
 
 
 def s3_filesystem(bucket: str) -> pafs.S3FileSystem:
@@ -390,16 +380,12 @@ class ObjectStorage(Storage):
         try:
             info = self.filesystem.get_file_info(self.bucket)
         except OSError as exc:
-            raise UserError(f"cannot reach {self.url}: {_first_line(exc)}") from None
+            raise UserError(f"cannot reach {self.url}: {first_line(exc)}") from None
         if info.type == pafs.FileType.NotFound:
             raise UserError(f"{self.url}: bucket {self.bucket!r} does not exist")
 
     def register_with(self, connection: Any) -> None:
         connection.register_filesystem(_DuckDBS3(self.filesystem, skip_instance_cache=True))
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def open_storage(

@@ -7,7 +7,7 @@ Layout (the lake contract, see design.md)::
     DATA_DIR/lake/.compaction/<process>-<generation>/      work area of a compaction (no reader)
 
 The lake can also live on an object store (``MARGIN_ETL_LAKE_URL=s3://bucket/prefix``, see
-``flows.storage``): the same layout under the prefix, each file published by one upload that
+``storage.backends``): the same layout under the prefix, each file published by one upload that
 makes it visible whole or not at all. Compaction is for local lakes only: an object store has no
 atomic swap of a month's files, so readers could see a row twice.
 
@@ -18,7 +18,7 @@ Durability rules, which every function here keeps:
   with ``os.replace`` and its directory fsync'd. A reader globbing ``**/*.parquet`` sees whole
   files or nothing.
 * Temporary names carry a token of the process that wrote them. ``recover_lake`` removes the
-  leftovers of *other* processes only; the data-dir lock (``flows.lock.DataDirLock``) guarantees
+  leftovers of *other* processes only; the data-dir lock (``storage.lock.DataDirLock``) guarantees
   that those processes are dead. Threads of one process never clean up after each other.
 * Compaction swaps a whole month directory for its compacted copy in one atomic step (see
   ``compact``), so a reader never sees a row twice, even if the process dies half-way.
@@ -39,17 +39,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows import crashpoints
-from flows.errors import UserError
-from flows.storage import Storage, bind_lake, ensure_dir, fsync_dir, lake_storage, publish_file
-from models.schemas import AMOUNT, STREAMS, StreamSchema
+from models import AMOUNT, STREAMS, StreamSchema
+from storage import crashpoints
+from storage.backends import Storage, bind_lake, ensure_dir, fsync_dir, lake_storage, publish_file
+from storage.errors import UserError
 
 __all__ = [
     "COMPACTION_DIR",
@@ -62,14 +61,13 @@ __all__ = [
     "compact",
     "compact_stream",
     "conform",
-    "duckdb_scan_sql",
     "lake_files",
     "lake_root",
     "lake_store",
     "lake_uris",
-    "partition_dir",
-    "partition_key",
-    "partitions",
+    "month_dir",
+    "month_folder",
+    "month_folders",
     "read_stream_table",
     "recover_lake",
     "validate_account_name",
@@ -105,7 +103,7 @@ class SchemaMismatch(ValueError):
 
 
 def validate_account_name(name: str) -> str:
-    """Return ``name`` if it can name a lake partition; raise UserError otherwise."""
+    """Return ``name`` if it can name an account's folder in the lake; raise UserError otherwise."""
     if not _NAME.fullmatch(name):
         raise UserError(
             f"account name {name!r} is not usable in the lake: use letters, digits, '_', '-' "
@@ -135,8 +133,8 @@ def lake_root(data_dir: str | os.PathLike[str]) -> Path:
     return Path(data_dir) / "lake"
 
 
-def partition_key(stream: str, account: str, month: str) -> str:
-    """The folder of one (stream, account, month) partition, relative to the lake's root."""
+def month_folder(stream: str, account: str, month: str) -> str:
+    """The Hive folder of one (stream, account, month), relative to the lake's root."""
     _stream(stream)
     validate_account_name(account)
     if not re.fullmatch(r"\d{4}-\d{2}", month):
@@ -144,13 +142,13 @@ def partition_key(stream: str, account: str, month: str) -> str:
     return f"{stream}/account={account}/month={month}"
 
 
-def partition_dir(data_dir: str | os.PathLike[str], stream: str, account: str, month: str) -> Path:
-    """The directory of one (stream, account, month) partition of a local lake."""
-    return lake_root(data_dir) / partition_key(stream, account, month)
+def month_dir(data_dir: str | os.PathLike[str], stream: str, account: str, month: str) -> Path:
+    """The month folder of one (stream, account, month) in a local lake."""
+    return lake_root(data_dir) / month_folder(stream, account, month)
 
 
 def lake_store(data_dir: str | os.PathLike[str], lake_url: str | None = None) -> Storage:
-    """Where DATA_DIR's lake lives: ``DATA_DIR/lake`` or an object store (``flows.storage``)."""
+    """Where DATA_DIR's lake lives: ``DATA_DIR/lake`` or an object store (``storage.backends``)."""
     return lake_storage(data_dir, lake_url, temp_token=_process_token)
 
 
@@ -179,10 +177,10 @@ def lake_uris(
     return [store.uri(key) for key in store.list_files(_stream(stream).name, ".parquet")]
 
 
-def partitions(
+def month_folders(
     data_dir: str | os.PathLike[str], stream: str, *, lake_url: str | None = None
 ) -> list[tuple[str, str]]:
-    """The (account, month) partitions of a stream that hold at least one file, sorted."""
+    """The (account, month) folders of a stream that hold at least one file, sorted."""
     store = lake_store(data_dir, lake_url)
     found = set()
     for key in store.list_files(_stream(stream).name, ".parquet"):
@@ -199,24 +197,6 @@ def read_stream_table(
     store = lake_store(data_dir, lake_url)
     tables = [_read_key(store, key, stream) for key in store.list_files(stream, ".parquet")]
     return pa.concat_tables(tables) if tables else schema.empty_table()
-
-
-def duckdb_scan_sql(
-    data_dir: str | os.PathLike[str], stream: str, *, lake_url: str | None = None
-) -> str:
-    """A DuckDB ``read_parquet(...)`` expression over a stream, with ``account``/``month`` columns.
-
-    The Hive keys are pinned to VARCHAR: left to auto-detection, an account named ``123`` would
-    become a BIGINT. ``union_by_name`` keeps old files readable when a stream gains a column.
-    DuckDB raises "No files found" for a stream with no file yet: check ``lake_uris`` first.
-    On an object store, the connection must read it first: ``lake_store(...).register_with(con)``.
-    """
-    glob = lake_store(data_dir, lake_url).uri(f"{_stream(stream).name}/**/*.parquet")
-    quoted = glob.replace("'", "''")
-    return (
-        f"read_parquet('{quoted}', hive_partitioning = true, "
-        "hive_types = {'account': 'VARCHAR', 'month': 'VARCHAR'}, union_by_name = true)"
-    )
 
 
 def _read_file(path: Path, stream: str) -> pa.Table:
@@ -295,8 +275,8 @@ def _with_month(stream: str, table: pa.Table) -> pa.Table:
     return table.append_column(_MONTH_KEY, pc.strftime(times, format="%Y-%m"))
 
 
-def _split_by_partition(stream: str, table: pa.Table) -> Iterator[tuple[str, str, pa.Table]]:
-    """Yield (account, month, rows) for each partition the rows fall in; month in UTC."""
+def _split_by_month(stream: str, table: pa.Table) -> Iterator[tuple[str, str, pa.Table]]:
+    """Yield (account, month, rows) for each month folder the rows fall in; month in UTC."""
     keyed = _with_month(stream, table)
     for key in keyed.group_by(["_account", _MONTH_KEY]).aggregate([]).to_pylist():
         account, month = str(key["_account"]), str(key[_MONTH_KEY])
@@ -307,10 +287,6 @@ def _split_by_partition(stream: str, table: pa.Table) -> Iterator[tuple[str, str
 
 
 # --- durable files ----------------------------------------------------------------------------
-
-
-_fsync_dir = fsync_dir
-_ensure_dir = ensure_dir
 
 
 def _write_atomic(final: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -337,8 +313,8 @@ _guards_lock = threading.Lock()
 
 
 @contextmanager
-def _partition_guard(directory: Path | str) -> Iterator[None]:
-    """Serialise, within this process, file publishing and compaction of one partition."""
+def _folder_guard(directory: Path | str) -> Iterator[None]:
+    """Serialise, within this process, file publishing and compaction of one month folder."""
     key = str(directory.absolute()) if isinstance(directory, Path) else directory
     with _guards_lock:
         guard = _guards.setdefault(key, threading.Lock())
@@ -388,7 +364,7 @@ class _Buffer:
 class LakeWriter:
     """Buffers validated rows per (stream, account, month) and writes them as Parquet files.
 
-    A file is written when a partition's buffer reaches ``max_rows_per_file`` rows, when all
+    A file is written when a month folder's buffer reaches ``max_rows_per_file`` rows, when all
     buffers together exceed ``max_buffered_rows`` (the largest is written), and on ``flush()`` or
     ``close()``. Rows are durable only once a call has returned them in its list of
     ``WrittenFile``; mark coverage after ``flush()`` returns, never before. Thread-safe: all
@@ -437,7 +413,7 @@ class LakeWriter:
 
     def write(self, stream: str, data: pa.Table | pa.RecordBatch) -> list[WrittenFile]:
         """Validate and buffer rows; return the files this call had to write (often none)."""
-        parts = list(_split_by_partition(stream, conform(stream, data)))
+        parts = list(_split_by_month(stream, conform(stream, data)))
         with self._lock:
             self._check_open()
             written = []
@@ -474,12 +450,7 @@ class LakeWriter:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -515,11 +486,11 @@ class LakeWriter:
 
     def _write_file(self, key: tuple[str, str, str], table: pa.Table) -> WrittenFile:
         stream, account, month = key
-        folder = partition_key(stream, account, month)
+        folder = month_folder(stream, account, month)
         name = f"part-{self.run_id}-{self._writer_id}-{self._sequence:05d}.parquet"
         self._sequence += 1
         with (
-            _partition_guard(self.storage.locate(folder)),
+            _folder_guard(self.storage.locate(folder)),
             self.storage.open_output(f"{folder}/{name}") as handle,
         ):
             _write_table(handle, table)
@@ -529,7 +500,7 @@ class LakeWriter:
 
 # --- compaction -------------------------------------------------------------------------------
 #
-# A partition (month directory) L with many files is compacted through a work area
+# A month folder L with many files is compacted through a work area
 # W = lake/.compaction/<process>-<generation>/, outside every stream's glob:
 #   1. W/journal.json names L, its input files and the output file (written atomically first).
 #   2. W/next/compacted-<generation>.parquet holds all input rows (temp + fsync + rename).
@@ -545,7 +516,7 @@ class LakeWriter:
 JOURNAL = "journal.json"
 
 
-def _checkpoint(step: str) -> None:
+def _step(name: str) -> None:
     """A named step of the compaction protocol; tests replace this to simulate a crash."""
     crashpoints.reach(crashpoints.COMPACTION_STEP)
 
@@ -587,16 +558,16 @@ def compact(
     *,
     lake_url: str | None = None,
 ) -> WrittenFile | None:
-    """Rewrite a partition's files as one ``compacted-<generation>.parquet``; None if < 2 files.
+    """Rewrite a month folder's files as one ``compacted-<generation>.parquet``; None if < 2.
 
     Keeps the exact multiset of rows. Crash-safe at every step (see the protocol above): readers
     never see a row twice, and ``recover_lake`` finishes or undoes an interrupted compaction.
     Call it while holding the data-dir lock; in this process it waits for writers of the same
-    partition, and they wait for it. A lake on an object store raises UserError.
+    folder, and they wait for it. A lake on an object store raises UserError.
     """
     _require_local(lake_store(data_dir, lake_url), "compaction")
-    live = partition_dir(data_dir, stream, account, month)
-    with _partition_guard(live):
+    live = month_dir(data_dir, stream, account, month)
+    with _folder_guard(live):
         inputs = sorted(path.name for path in live.glob("*.parquet"))
         if len(inputs) < 2:
             return None
@@ -604,19 +575,20 @@ def compact(
         generation = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
         output = f"compacted-{generation}.parquet"
         work = lake_root(data_dir) / COMPACTION_DIR / f"{_PROCESS_TOKEN}-{generation}"
-        _ensure_dir(work / "next")
-        partition = live.relative_to(lake_root(data_dir)).as_posix()
-        journal = {"partition": partition, "inputs": inputs, "output": output}
+        ensure_dir(work / "next")
+        folder = live.relative_to(lake_root(data_dir)).as_posix()
+        # "partition" is the journal's key for the folder: journals of older versions use it too
+        journal = {"partition": folder, "inputs": inputs, "output": output}
         _write_json(work / JOURNAL, journal | {"rows": table.num_rows})
-        _checkpoint("journaled")
+        _step("journaled")
         _write_parquet(work / "next" / output, table)
         if pq.read_metadata(work / "next" / output).num_rows != table.num_rows:
-            raise RuntimeError(f"compaction of {partition}: row count changed on write")
-        _checkpoint("prepared")
+            raise RuntimeError(f"compaction of {folder}: row count changed on write")
+        _step("prepared")
         _switch(live, work)
-        _checkpoint("switched")
+        _step("switched")
         _discard_work(work)
-        _checkpoint("cleaned")
+        _step("cleaned")
     return WrittenFile(live / output, stream, account, month, table.num_rows)
 
 
@@ -627,11 +599,11 @@ def compact_stream(
     min_files: int = 2,
     lake_url: str | None = None,
 ) -> list[WrittenFile]:
-    """Compact every partition of a stream holding at least ``min_files`` files (local lakes)."""
+    """Compact every month folder of a stream with at least ``min_files`` files (local lakes)."""
     _require_local(lake_store(data_dir, lake_url), "compaction")
     written = []
-    for account, month in partitions(data_dir, stream):
-        directory = partition_dir(data_dir, stream, account, month)
+    for account, month in month_folders(data_dir, stream):
+        directory = month_dir(data_dir, stream, account, month)
         if len(list(directory.glob("*.parquet"))) >= max(min_files, 2):
             result = compact(data_dir, stream, account, month)
             if result is not None:
@@ -642,28 +614,28 @@ def compact_stream(
 def _switch(live: Path, work: Path) -> None:
     following = work / "next"
     if _exchange_dirs(following, live):
-        _fsync_dir(live.parent)
-        _fsync_dir(work)
+        fsync_dir(live.parent)
+        fsync_dir(work)
         return
     os.rename(live, work / "old")
-    _fsync_dir(work)
-    _fsync_dir(live.parent)
-    _checkpoint("moved_old")
+    fsync_dir(work)
+    fsync_dir(live.parent)
+    _step("moved_old")
     os.rename(following, live)
-    _fsync_dir(live.parent)
-    _fsync_dir(work)
+    fsync_dir(live.parent)
+    fsync_dir(work)
 
 
 def _discard_work(work: Path) -> None:
     for sub in ("next", "old"):
         if (work / sub).exists():
             shutil.rmtree(work / sub)
-    _checkpoint("discarding")
+    _step("discarding")
     (work / JOURNAL).unlink(missing_ok=True)
     for leftover in work.iterdir():
         leftover.unlink()
     work.rmdir()
-    _fsync_dir(work.parent)
+    fsync_dir(work.parent)
 
 
 def _recover_compaction(lake: Path, work: Path) -> str:
@@ -673,18 +645,18 @@ def _recover_compaction(lake: Path, work: Path) -> str:
         live = lake / journal["partition"]
         output = str(journal["output"])
     except (OSError, ValueError, KeyError, TypeError):
-        _discard_work(work)  # no journal: the partition was never touched
+        _discard_work(work)  # no journal: the month folder was never touched
         return "rolled_back"
     outcome = "rolled_back"
     if (live / output).exists():
         outcome = "committed"
     elif not live.exists() and (work / "next" / output).exists():
         os.rename(work / "next", live)
-        _fsync_dir(live.parent)
+        fsync_dir(live.parent)
         outcome = "rolled_forward"
     elif not live.exists() and (work / "old").exists():
         os.rename(work / "old", live)
-        _fsync_dir(live.parent)
+        fsync_dir(live.parent)
     _discard_work(work)
     return outcome
 

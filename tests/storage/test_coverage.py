@@ -16,15 +16,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.coverage import (
+from models.schemas import STREAMS
+from storage.coverage import (
     Checkpoint,
     CoverageLedger,
+    _upsert_cursor,
     ledger_path,
     merge_intervals,
     subtract_intervals,
 )
-from flows.lake import LakeWriter, WrittenFile, lake_files, read_stream_table
-from models.schemas import STREAMS
+from storage.lake import LakeWriter, WrittenFile, lake_files, read_stream_table
 
 DAY = 86_400_000
 
@@ -33,6 +34,14 @@ DAY = 86_400_000
 def ledger(tmp_path: Path) -> Iterator[CoverageLedger]:
     with CoverageLedger(tmp_path) as opened:
         yield opened
+
+
+def set_cursor(
+    ledger: CoverageLedger, account: str, stream: str, partition: str, next_id: int, run_id: str
+) -> None:
+    """Move an id cursor alone (an export moves one only together with its window's mark)."""
+    with ledger._transaction() as conn:
+        _upsert_cursor(conn, (account, stream, partition), next_id, run_id, 0)
 
 
 def test_adjacent_and_overlapping_windows_merge_exactly(ledger: CoverageLedger) -> None:
@@ -87,13 +96,13 @@ def test_cursor_moves_with_its_mark_or_alone(ledger: CoverageLedger) -> None:
     assert ledger.cursor("main", "trades", "BTCUSDT") is None
     ledger.mark("main", "trades", "BTCUSDT", 0, DAY, rows=1000, run_id="r1", next_id=1001)
     assert ledger.cursor("main", "trades", "BTCUSDT") == 1001
-    ledger.set_cursor("main", "trades", "BTCUSDT", 2001, "r2")
+    set_cursor(ledger, "main", "trades", "BTCUSDT", 2001, "r2")
     assert ledger.cursor("main", "trades", "BTCUSDT") == 2001
     assert ledger.cursor("main", "trades", "ETHUSDT") is None
 
 
 def test_a_failed_mark_moves_nothing(ledger: CoverageLedger) -> None:
-    ledger.set_cursor("main", "trades", "BTCUSDT", 10, "r1")
+    set_cursor(ledger, "main", "trades", "BTCUSDT", 10, "r1")
     ledger._conn.execute(  # make the cursor upsert fail after the coverage insert
         "CREATE TRIGGER refuse BEFORE UPDATE ON cursors BEGIN SELECT RAISE(ABORT, 'no'); END"
     )

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from flows.config import data_dir_path, parse_date_ms, parse_month, resolve_account
-from flows.errors import UserError
-
-if TYPE_CHECKING:
-    from flows.export import ExportRequest, ExportSummary
+from flows.config import (
+    LOOKBACK_HOURS,
+    data_dir_path,
+    parse_date_ms,
+    parse_month,
+    resolve_account,
+)
+from flows.schedules import HOURLY_CRON, MONTHLY_CRON, NIGHTLY_CRON
+from storage import UserError
 
 app = typer.Typer(
     name="margin-etl",
@@ -117,55 +121,31 @@ def export(
     config: ConfigOption = None,
     lookback_hours: Annotated[
         int, typer.Option(help="Re-read this many trailing hours for late rows.")
-    ] = 24,
+    ] = LOOKBACK_HOURS,
     prefect: Annotated[
         bool, typer.Option(help="Run as a Prefect flow (--no-prefect: plain, no server).")
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show a live progress display.")] = True,
 ) -> None:
     """Export an account's margin history into the Parquet lake (incremental, resumable)."""
-    from flows.export import ExportRequest, parse_streams
+    from cli.run import run_export
+    from flows.export import ExportRequest
 
-    if lookback_hours < 0:
-        raise UserError("--lookback-hours must not be negative")
-    request = ExportRequest(
-        account=resolve_account(account, config),
-        data_dir=data_dir_path(data_dir),
+    request = ExportRequest.of(
+        resolve_account(account, config),
+        data_dir_path(data_dir),
         since_ms=parse_date_ms(since, "--since") if since else None,
         until_ms=parse_date_ms(until, "--until") if until else None,
-        streams=parse_streams(streams),
-        lookback_ms=lookback_hours * 3_600_000,
+        streams=streams,
+        lookback_hours=lookback_hours,
     )
     run_export(request, prefect=prefect, progress=progress)
-
-
-def run_export(request: ExportRequest, *, prefect: bool, progress: bool) -> ExportSummary:
-    """Run one export with a live display, then print the one-screen summary."""
-    import asyncio
-    import contextlib
-
-    from rich.console import Console
-
-    from flows.export import ExportSummary, export_account
-    from flows.progress import RichExportProgress, summary_table
-
-    console = Console(stderr=True)
-    display = RichExportProgress(console) if progress else None
-    with display if display else contextlib.nullcontext():
-        if prefect:
-            from flows.prefect_flows import run_flow
-
-            summary = ExportSummary.from_dict(run_flow(request, display))
-        else:
-            summary = asyncio.run(export_account(request, display))
-    console.print(summary_table(summary))
-    return summary
 
 
 @app.command()
 def build(data_dir: DataDirOption = None) -> None:
     """(Re)build the DuckDB models in DATA_DIR/warehouse.duckdb and run the data tests."""
-    from flows.reporting import build_cli
+    from cli.warehouse import build_cli
 
     raise typer.Exit(build_cli(data_dir_path(data_dir)))
 
@@ -173,7 +153,7 @@ def build(data_dir: DataDirOption = None) -> None:
 @app.command()
 def reconcile(data_dir: DataDirOption = None) -> None:
     """Print the reconciliation breaks; exit 0 when none, 1 when there are breaks."""
-    from flows.reporting import reconcile_cli
+    from cli.warehouse import reconcile_cli
 
     raise typer.Exit(reconcile_cli(data_dir_path(data_dir)))
 
@@ -188,7 +168,7 @@ def report(
     data_dir: DataDirOption = None,
 ) -> None:
     """Write the month's accounting CSVs (general ledger, interest, balances, trades, breaks)."""
-    from flows.reporting import report_cli
+    from cli.warehouse import report_cli
 
     raise typer.Exit(report_cli(data_dir_path(data_dir), parse_month(month), out))
 
@@ -205,18 +185,12 @@ def compact(
     from rich.console import Console
 
     from flows.export import ALL_STREAMS, parse_streams
-    from flows.lake import compact_stream, recover_lake
-    from flows.lock import DataDirLock
+    from storage import DataDir
 
-    directory = data_dir_path(data_dir)
-    if not (directory / "lake").is_dir():
-        raise UserError(f"no lake in {directory}: run `margin-etl export` first")
     console = Console(stderr=True)
-    with DataDirLock(directory):
-        recover_lake(directory)
-        for stream in parse_streams(streams) or ALL_STREAMS:
-            for written in compact_stream(directory, stream, min_files=min_files):
-                console.print(f"{stream}: {written.account} {written.month} -> {written.rows} rows")
+    chosen = parse_streams(streams) or ALL_STREAMS
+    for written in DataDir(data_dir_path(data_dir)).compact(chosen, min_files=min_files):
+        console.print(f"{written.stream}: {written.account} {written.month} -> {written.rows} rows")
 
 
 @app.command()
@@ -228,7 +202,7 @@ def demo(
     ] = "default",
 ) -> None:
     """Start the simulator, export, build, reconcile and report; exit 0 when nothing breaks."""
-    from flows.demo import run_demo
+    from cli.demo import run_demo
     from simulator.scenarios import SCENARIOS
 
     if scenario not in SCENARIOS:
@@ -243,13 +217,13 @@ def serve(
     data_dir: DataDirOption = None,
     hourly: Annotated[
         str, typer.Option(help="Cron of the per-account export + build + reconcile.")
-    ] = "5 * * * *",
+    ] = HOURLY_CRON,
     nightly: Annotated[
         str, typer.Option(help="Cron of the full rebuild, data tests and reconcile.")
-    ] = "30 2 * * *",
+    ] = NIGHTLY_CRON,
     monthly: Annotated[
         str, typer.Option(help="Cron of the previous month's reports.")
-    ] = "0 6 1 * *",
+    ] = MONTHLY_CRON,
     timezone: Annotated[str, typer.Option(help="Time zone of the crons.")] = "UTC",
     weight_pool: Annotated[
         str | None,
@@ -262,7 +236,8 @@ def serve(
     Hourly: export, build and reconcile each configured account. Nightly: rebuild, data tests
     and reconcile every account. Monthly: the previous month's reports. See docs/deployments.md.
     """
-    from flows.deployments import ServePlan, serve_deployments
+    from flows.deployments import serve_deployments
+    from flows.schedules import ServePlan
 
     plan = ServePlan(
         config_path=str(config) if config else None,

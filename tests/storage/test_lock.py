@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from flows.errors import UserError
-from flows.lock import DataDirLock
+from storage.errors import UserError
+from storage.lock import DataDirLock
 
 REPO = Path(__file__).resolve().parents[2]
 
 TRY_LOCK = textwrap.dedent(
     """
     import sys
-    from flows.errors import UserError
-    from flows.lock import DataDirLock
+    from storage.errors import UserError
+    from storage.lock import DataDirLock
     try:
         DataDirLock(sys.argv[1]).acquire()
     except UserError as exc:
@@ -34,7 +34,7 @@ TRY_LOCK = textwrap.dedent(
 HOLD_LOCK = textwrap.dedent(
     """
     import sys
-    from flows.lock import DataDirLock
+    from storage.lock import DataDirLock
     lock = DataDirLock(sys.argv[1]).acquire()
     print("locked", flush=True)
     sys.stdin.read()  # hold until killed

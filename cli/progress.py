@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from types import TracebackType
-
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flows.export import ExportSummary, StreamResult
+from models import from_ms
 
 
 class RichExportProgress:
@@ -34,12 +32,7 @@ class RichExportProgress:
         self._progress.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
     def stream_started(self, stream: str, partitions: int) -> None:
@@ -61,7 +54,7 @@ class RichExportProgress:
 
 
 def summary_table(summary: ExportSummary) -> Table:
-    cutoff = datetime.fromtimestamp(summary.cutoff_ms // 1000, UTC).isoformat(timespec="seconds")
+    cutoff = from_ms(summary.cutoff_ms).isoformat(timespec="seconds")
     table = Table(title=f"export of {summary.account} up to {cutoff} (run {summary.run_id})")
     for column in ("stream", "partitions", "windows", "rows read", "rows written"):
         table.add_column(column, justify="left" if column == "stream" else "right")

@@ -1,0 +1,22 @@
+"""What margin-etl keeps on disk, behind one face: the data directory (``DataDir``).
+
+Beneath the SQL models and the flows, above the models: the Parquet lake and where it lives
+(a local directory or an object store), the coverage ledger, the row fingerprints, the
+data-dir lock, the crash points that fault tests aim at, and the one error type a person
+can fix (``UserError``). Nothing here knows Prefect or HTTP.
+"""
+
+from storage.backends import LocalStorage, Storage
+from storage.datadir import DataDir, RunStore
+from storage.errors import UserError, first_line
+from storage.lake import validate_account_name
+
+__all__ = [
+    "DataDir",
+    "LocalStorage",
+    "RunStore",
+    "Storage",
+    "UserError",
+    "first_line",
+    "validate_account_name",
+]
