@@ -383,7 +383,13 @@ def test_rate_history_is_hourly_newest_first_and_matches_the_charges(
     now = now_of(running)
     default = client.ok("GET", f"{M}/interestRateHistory", asset="USDT")
     assert len(default) == 20 and default[0]["timestamp"] == now // HOUR_MS * HOUR_MS
-    start, end = now - 4 * DAY_MS, now - 3 * DAY_MS
+    # a day of the history with USDT charges in it, whatever the time of day the test runs at
+    with running.exchange.lock:
+        recent = running.exchange.interest("USDT", now - 5 * DAY_MS, now - DAY_MS)
+    charge_times = [c.time_ms for c in recent if c.type == "PERIODIC"]
+    assert charge_times, "the scenario borrows USDT within the last days"
+    end = charge_times[len(charge_times) // 2]
+    start = end - DAY_MS + 1
     rows = client.ok(
         "GET", f"{M}/interestRateHistory", asset="USDT", startTime=start, endTime=end, limit=100
     )
