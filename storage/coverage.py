@@ -245,23 +245,41 @@ class CoverageLedger:
 
         ``next_id``, if given, also moves the stream's id cursor, in the same transaction.
         """
-        _check_stream(stream)
-        _check_ms("start_ms", start_ms)
-        _check_ms("end_ms", end_ms)
-        if end_ms <= start_ms:
-            raise ValueError(f"empty or reversed window [{start_ms}, {end_ms})")
-        if rows < 0:
-            raise ValueError(f"negative row count {rows}")
-        names = json.dumps([self._relative(path) for path in files])
+        window = Fetched(account, stream, partition, start_ms, end_ms, rows, next_id)
+        self.mark_all(run_id, [(window, files)])
+
+    def mark_all(
+        self,
+        run_id: str,
+        windows: Sequence[tuple[Fetched, Iterable[str | os.PathLike[str]]]],
+    ) -> None:
+        """Record many windows (each with the files holding its rows) in one transaction: a
+        commit of a thousand windows costs one sync to disk, and lands whole or not at all."""
+        relative: dict[str, str] = {}  # a commit lists the same files under many windows
+
+        def listed(files: Iterable[str | os.PathLike[str]]) -> str:
+            paths = [os.fspath(f) for f in files]
+            for path in paths:
+                if path not in relative:
+                    relative[path] = self._relative(path)
+            return json.dumps([relative[path] for path in paths])
+
+        checked = [(w, listed(files)) for w, files in windows]
+        for window, _ in checked:
+            window.check()
         now = now_ms()
         with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO coverage (account, stream, partition, start_ms, end_ms, rows,"
-                " run_id, files, marked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (account, stream, partition, start_ms, end_ms, rows, run_id, names, now),
-            )
-            if next_id is not None:
-                _upsert_cursor(conn, (account, stream, partition), next_id, run_id, now)
+            for w, names in checked:
+                crashpoints.reach(crashpoints.COVERAGE_MARK)
+                where = (w.account, w.stream, w.partition, w.start_ms, w.end_ms)
+                conn.execute(
+                    "INSERT INTO coverage (account, stream, partition, start_ms, end_ms, rows,"
+                    " run_id, files, marked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*where, w.rows, run_id, names, now),
+                )
+                if w.next_id is not None:
+                    key = (w.account, w.stream, w.partition)
+                    _upsert_cursor(conn, key, w.next_id, run_id, now)
 
     def covered(self, account: str, stream: str, partition: str) -> list[Interval]:
         """The covered windows, merged: sorted, disjoint, adjacent ones joined."""
@@ -445,7 +463,9 @@ def _upsert_cursor(
 
 
 @dataclass(frozen=True)
-class _Fetched:
+class Fetched:
+    """A window read completely: where, how many rows, and where its id cursor goes next."""
+
     account: str
     stream: str
     partition: str
@@ -453,6 +473,15 @@ class _Fetched:
     end_ms: int
     rows: int
     next_id: int | None
+
+    def check(self) -> None:
+        _check_stream(self.stream)
+        _check_ms("start_ms", self.start_ms)
+        _check_ms("end_ms", self.end_ms)
+        if self.end_ms <= self.start_ms:
+            raise ValueError(f"empty or reversed window [{self.start_ms}, {self.end_ms})")
+        if self.rows < 0:
+            raise ValueError(f"negative row count {self.rows}")
 
 
 class Checkpoint:
@@ -466,7 +495,7 @@ class Checkpoint:
     def __init__(self, writer: LakeWriter, ledger: CoverageLedger) -> None:
         self.writer = writer
         self.ledger = ledger
-        self._pending: list[_Fetched] = []
+        self._pending: list[Fetched] = []
         self._lock = threading.Lock()
 
     @property
@@ -487,7 +516,7 @@ class Checkpoint:
         next_id: int | None = None,
     ) -> None:
         """Queue a window whose rows have all been given to the writer."""
-        window = _Fetched(account, stream, partition, start_ms, end_ms, rows, next_id)
+        window = Fetched(account, stream, partition, start_ms, end_ms, rows, next_id)
         with self._lock:
             self._pending.append(window)
 
@@ -501,18 +530,9 @@ class Checkpoint:
             with self._lock:
                 self._pending[:0] = windows  # not durable: keep them unmarked
             raise
-        for w in windows:
-            crashpoints.reach(crashpoints.COVERAGE_MARK)
-            files = [f for f in written if (f.stream, f.account) == (w.stream, w.account)]
-            self.ledger.mark(
-                w.account,
-                w.stream,
-                w.partition,
-                w.start_ms,
-                w.end_ms,
-                w.rows,
-                self.writer.run_id,
-                files,
-                next_id=w.next_id,
-            )
+        by_stream: dict[tuple[str, str], list[WrittenFile]] = {}
+        for f in written:
+            by_stream.setdefault((f.stream, f.account), []).append(f)
+        marks = [(w, by_stream.get((w.stream, w.account), [])) for w in windows]
+        self.ledger.mark_all(self.writer.run_id, marks)
         return written

@@ -209,12 +209,13 @@ class RunStore:
         files = len(self._checkpoint.commit())
         self.files_written += files
         seen, self._seen = self._seen, []
-        for item in seen:
-            if item.latest_only:
-                self._fingerprints.forget_partition(self.account, item.stream, item.partition)
-            self._fingerprints.remember(
-                self.account, item.stream, item.partition, item.groups, item.row_time_ms
-            )
-        for stream in {item.stream for item in seen if item.stream not in keep}:
-            self._fingerprints.forget_before(self.account, stream, forget_before_ms)
+        with self._fingerprints.transaction():
+            for item in seen:
+                if item.latest_only:
+                    self._fingerprints.forget_partition(self.account, item.stream, item.partition)
+                self._fingerprints.remember(
+                    self.account, item.stream, item.partition, item.groups, item.row_time_ms
+                )
+            for stream in {item.stream for item in seen if item.stream not in keep}:
+                self._fingerprints.forget_before(self.account, stream, forget_before_ms)
         return files

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,17 @@ class RowFingerprints:
         fresh = {h for h, n in groups.items() if known.get(h) != n}
         return [row for row, h in zip(rows, hashes, strict=True) if h in fresh], groups
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside lands together, with one sync to disk (a commit's many windows)."""
+        self._db.execute("begin")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("rollback")
+            raise
+        self._db.execute("commit")
+
     def remember(
         self,
         account: str,
@@ -66,13 +78,12 @@ class RowFingerprints:
         groups: Mapping[bytes, int],
         row_time_ms: int,
     ) -> None:
-        self._db.execute("begin")
+        """Record a window's row groups (call inside ``transaction``)."""
         self._db.executemany(
             "insert into fingerprint values (?, ?, ?, ?, ?, ?) on conflict do update set"
             " copies = excluded.copies, row_time_ms = excluded.row_time_ms",
             ((account, stream, partition, h, n, row_time_ms) for h, n in groups.items()),
         )
-        self._db.execute("commit")
 
     def forget_partition(self, account: str, stream: str, partition: str) -> None:
         self._db.execute(

@@ -278,6 +278,11 @@ def _with_month(stream: str, table: pa.Table) -> pa.Table:
 def _split_by_month(stream: str, table: pa.Table) -> Iterator[tuple[str, str, pa.Table]]:
     """Yield (account, month, rows) for each month folder the rows fall in; month in UTC."""
     keyed = _with_month(stream, table)
+    months, accounts = keyed.column(_MONTH_KEY), keyed.column("_account")
+    if pc.count_distinct(months).as_py() == 1 and pc.count_distinct(accounts).as_py() == 1:
+        # the common case (a window inside one month): no grouping, no filtering
+        yield validate_account_name(str(accounts[0])), str(months[0]), table
+        return
     for key in keyed.group_by(["_account", _MONTH_KEY]).aggregate([]).to_pylist():
         account, month = str(key["_account"]), str(key[_MONTH_KEY])
         mask = pc.and_(

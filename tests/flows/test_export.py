@@ -72,11 +72,17 @@ def assert_matches_truth(
     sim: RunningSimulator, data_dir: Path, tmp_path: Path, since_ms: int | None = None
 ) -> None:
     """A final export, then the truth at that moment, then every stream compared (from
-    `since_ms` when the exports began there, else as far back as a first export reads)."""
-    summary = export(sim, data_dir)
-    truth = tmp_path / "truth"
-    with sim.exchange.lock:
+    `since_ms` when the exports began there, else as far back as a first export reads).
+
+    The exchange's clock stands still meanwhile: an order filling between the export and the
+    truth would be a difference of timing, not of data."""
+    sim.exchange.pin()
+    try:
+        summary = export(sim, data_dir)
+        truth = tmp_path / "truth"
         sim.app.write_truth(truth)
+    finally:
+        sim.exchange.go_live()
     in_seconds = ("transfers",) if sim.app.state.seconds_timestamps else ()
     found = differences(
         data_dir,

@@ -198,14 +198,15 @@ def test_checkpoint_marks_only_after_the_rows_are_on_disk(
 ) -> None:
     writer = LakeWriter(tmp_path, "r1")
     checkpoint = Checkpoint(writer, ledger)
-    real_mark = ledger.mark
+    real_mark = ledger.mark_all
     rows_on_disk_at_mark: list[int] = []
 
-    def spy(*args: Any, **kwargs: Any) -> None:
-        rows_on_disk_at_mark.append(read_stream_table(tmp_path, "loans").num_rows)
-        real_mark(*args, **kwargs)
+    def spy(run_id: str, windows: Any) -> None:  # one transaction marks every window
+        on_disk = read_stream_table(tmp_path, "loans").num_rows
+        rows_on_disk_at_mark.extend(on_disk for _ in windows)
+        real_mark(run_id, windows)
 
-    monkeypatch.setattr(ledger, "mark", spy)
+    monkeypatch.setattr(ledger, "mark_all", spy)
     writer.write("loans", some_loans(10))
     checkpoint.fetched("main", "loans", "BTC", 0, DAY, 10)
     writer.write("loans", some_loans(5, start=10))
