@@ -9,15 +9,19 @@ a copy, and the workers are drained before the server stops, so a user sees a cl
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import inspect
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 # Settings that must be in the environment before prefect is imported by anything.
 QUIET_ENVIRONMENT = {
@@ -122,11 +126,20 @@ def _quiet_server(log_path: Path) -> Any:
             args += ["prefect.server.api.server:create_app", "--host", "127.0.0.1"]
             args += ["--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
             try:
-                return subprocess.Popen(args, env=env, stdout=log, stderr=log)
+                return subprocess.Popen(
+                    args, env=env, stdout=log, stderr=log, preexec_fn=_stop_with_parent
+                )
             finally:
                 log.close()
 
     return QuietSubprocessServer()
+
+
+def _stop_with_parent() -> None:
+    """In the server's process before it starts: be stopped when the command that started it
+    dies, even by kill -9 (Linux's parent-death signal), so no server outlives its run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def drain_prefect_workers() -> None:

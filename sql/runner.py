@@ -39,7 +39,7 @@ from sql.data_tests import (
     run_data_tests,
     singular_tests,
 )
-from storage import DataDir, LocalStorage, Storage
+from storage import DataDir, LocalStorage, Storage, untrusted_files
 
 SQL_DIR = Path(__file__).resolve().parent
 MACROS_FILE = SQL_DIR / "macros.sql"
@@ -217,10 +217,24 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, materialized: str, sql: s
         raise BuildError(f"{name}: {exc}") from exc
 
 
+def _refuse_untrusted(store: Storage) -> None:
+    """Stop before reading a lake file that is not a whole file of its stream: its rows would
+    be read silently wrong or not at all. BuildError names the first one and counts the rest."""
+    found = [(key, why) for stream in STREAMS for key, why in untrusted_files(store, stream)]
+    if found:
+        key, why = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise BuildError(
+            f"lake file {store.locate(key)} is {why}{more}: restore it, or move it out of the"
+            " lake and export its month again into a new data directory"
+        )
+
+
 def _build_into(
     con: duckdb.DuckDBPyConnection, lake: Path | Storage, late_window_hours: int
 ) -> list[Model]:
     store = lake if isinstance(lake, Storage) else LocalStorage(lake)
+    _refuse_untrusted(store)
     store.register_with(con)
     # a view over an object store would need its file system registered by every reader
     sources = "view" if store.is_local else "table"

@@ -9,7 +9,7 @@ can fix (``UserError``). Nothing here knows Prefect or HTTP.
 from storage.backends import LocalStorage, Storage
 from storage.datadir import DataDir, RunStore
 from storage.errors import UserError, first_line
-from storage.lake import validate_account_name
+from storage.lake import untrusted_files, validate_account_name
 
 __all__ = [
     "DataDir",
@@ -18,5 +18,6 @@ __all__ = [
     "Storage",
     "UserError",
     "first_line",
+    "untrusted_files",
     "validate_account_name",
 ]

@@ -42,7 +42,7 @@ import pyarrow.fs as pafs
 from fsspec.implementations.arrow import ArrowFSWrapper
 
 from storage import crashpoints
-from storage.errors import UserError, first_line
+from storage.errors import UserError, first_line, writing
 
 __all__ = [
     "LAKE_URL_ENV",
@@ -100,17 +100,18 @@ def ensure_dir(path: Path) -> None:
 def publish_file(final: Path, token: str) -> Iterator[IO[bytes]]:
     """Write ``final`` through ``.<name>.<token>.tmp`` beside it: whole and durable, or absent."""
     temp = final.with_name(f".{final.name}.{token}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        crashpoints.reach(crashpoints.FILE_WRITTEN)
-        os.replace(temp, final)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(final.parent)
+    with writing(final):
+        try:
+            with open(temp, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            crashpoints.reach(crashpoints.FILE_WRITTEN)
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        fsync_dir(final.parent)
 
 
 def _unique_token() -> str:
@@ -273,7 +274,8 @@ class LocalStorage(Storage):
     @contextmanager
     def _output(self, key: str) -> Iterator[IO[bytes]]:
         final = self.root / key
-        ensure_dir(final.parent)
+        with writing(final.parent):
+            ensure_dir(final.parent)
         with publish_file(final, self._temp_token()) as handle:
             yield handle
 
@@ -332,7 +334,10 @@ class ObjectStorage(Storage):
 
     @contextmanager
     def _output(self, key: str) -> Iterator[IO[bytes]]:
-        with tempfile.NamedTemporaryFile(prefix="margin-etl-", suffix=".upload") as spool:
+        with (
+            writing(f"the local spool for {self.uri(key)}"),
+            tempfile.NamedTemporaryFile(prefix="margin-etl-", suffix=".upload") as spool,
+        ):
             yield spool
             spool.flush()
             crashpoints.reach(crashpoints.FILE_WRITTEN)

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any, Self
 
 from models import STREAMS, from_ms, now_ms
 from storage import crashpoints
+from storage.errors import state_database, writing
 from storage.lake import LakeWriter, WrittenFile
 
 __all__ = [
@@ -186,13 +187,17 @@ class CoverageLedger:
     def __init__(self, data_dir: str | os.PathLike[str], *, timeout_s: float = 30.0) -> None:
         self.data_dir = Path(data_dir)
         self.path = ledger_path(data_dir)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with writing(self.path.parent):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        with self._guarded():
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            if self._conn.execute("PRAGMA quick_check").fetchone() != ("ok",):
+                raise sqlite3.DatabaseError("database disk image is malformed")
         with self._transaction() as conn:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -211,9 +216,12 @@ class CoverageLedger:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _guarded(self) -> AbstractContextManager[None]:
+        return state_database(self.path, "the coverage ledger")
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._guarded():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -223,7 +231,7 @@ class CoverageLedger:
             self._conn.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, self._guarded():
             return self._conn.execute(sql, params).fetchall()
 
     # --- coverage ----------------------------------------------------------------------------

@@ -96,7 +96,6 @@ class DataDir:
         ``RunStore.commit`` marks windows covered.
         """
         validate_account_name(account)
-        self.path.mkdir(parents=True, exist_ok=True)
         with DataDirLock(self.path):
             recover_lake(self.path, lake_url=self.lake_url)
             with CoverageLedger(self.path) as ledger:

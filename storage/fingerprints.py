@@ -13,11 +13,13 @@ import hashlib
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from storage.errors import state_database, writing
 
 _SCHEMA = """
 create table if not exists fingerprint (
@@ -40,11 +42,16 @@ class RowFingerprints:
     """A small SQLite table beside the coverage ledger: (account, stream, partition, hash)."""
 
     def __init__(self, data_dir: Path) -> None:
-        path = data_dir / "state" / "fingerprints.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("pragma journal_mode=wal")
-        self._db.executescript(_SCHEMA)
+        self.path = data_dir / "state" / "fingerprints.sqlite"
+        with writing(self.path.parent):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._guarded():
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("pragma journal_mode=wal")
+            self._db.executescript(_SCHEMA)
+
+    def _guarded(self) -> AbstractContextManager[None]:
+        return state_database(self.path, "the row fingerprints")
 
     def close(self) -> None:
         self._db.close()
@@ -55,13 +62,18 @@ class RowFingerprints:
         """The rows whose identical-row group is new or changed in count, and all groups seen."""
         hashes = [row_hash(row) for row in rows]
         groups = Counter(hashes)
-        known = self._known(account, stream, partition, groups)
+        with self._guarded():
+            known = self._known(account, stream, partition, groups)
         fresh = {h for h, n in groups.items() if known.get(h) != n}
         return [row for row, h in zip(rows, hashes, strict=True) if h in fresh], groups
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Everything inside lands together, with one sync to disk (a commit's many windows)."""
+        with self._guarded():
+            yield from self._in_transaction()
+
+    def _in_transaction(self) -> Iterator[None]:
         self._db.execute("begin")
         try:
             yield

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from models import AMOUNT, STREAMS, StreamSchema
 from storage import crashpoints
 from storage.backends import Storage, bind_lake, ensure_dir, fsync_dir, lake_storage, publish_file
-from storage.errors import UserError
+from storage.errors import UserError, first_line
 
 __all__ = [
     "COMPACTION_DIR",
@@ -210,6 +210,40 @@ def _read_key(store: Storage, key: str, stream: str) -> pa.Table:
 
 
 # --- schema -----------------------------------------------------------------------------------
+
+
+def schema_problem(stream: str, schema: pa.Schema) -> str | None:
+    """Why a file of ``schema`` cannot hold rows of ``stream``, or None when it can: no foreign
+    column, every required column present, every type one ``conform`` accepts (a column added
+    to the stream later may be absent from older files: it reads as null)."""
+    target = _stream(stream).arrow
+    extra = [name for name in schema.names if name not in target.names]
+    missing = [f.name for f in target if f.name not in schema.names and not f.nullable]
+    if extra or missing:
+        return f"columns missing {missing}, unexpected {extra}"
+    for wanted in target:
+        if wanted.name in schema.names:
+            source = schema.field(wanted.name).type
+            if source != wanted.type and not _castable(source, wanted.type):
+                return f"{wanted.name} is {source}, not {wanted.type}"
+    return None
+
+
+def untrusted_files(store: Storage, stream: str) -> list[tuple[str, str]]:
+    """The stream's lake files that are not whole Parquet files of its schema, and why: a reader
+    names them rather than read them (a truncated file, one dropped in from elsewhere)."""
+    found = []
+    for key in store.list_files(stream, ".parquet"):
+        try:
+            with store.open_input(key) as source:
+                schema = pq.read_schema(source)
+        except (pa.ArrowInvalid, OSError) as exc:
+            found.append((key, f"not a whole Parquet file ({first_line(exc)})"))
+            continue
+        problem = schema_problem(stream, schema)
+        if problem is not None:
+            found.append((key, f"not a {stream} file of this lake: {problem}"))
+    return found
 
 
 def conform(stream: str, data: pa.Table | pa.RecordBatch) -> pa.Table:

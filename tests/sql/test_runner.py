@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from sql.runner import BuildError, build, data_tests, failed_data_tests, load_models
+from storage.lake import lake_files
 from tests.sql.conftest import BuiltLake, LakeFactory
 from tests.sql.handmade import S2, Row
 
@@ -111,7 +113,7 @@ def test_a_failed_build_keeps_the_previous_warehouse(handmade: LakeFactory) -> N
     folder = lake.data_dir / "lake" / "loans" / "account=acct1" / "month=2024-01"
     bad = pa.table({"asset": ["BTC"], "principal": ["not-a-number"], "_account": ["acct1"]})
     pq.write_table(bad, folder / "part-bad.parquet")
-    with pytest.raises(BuildError, match=r"int_ledger|stg_loans"):
+    with pytest.raises(BuildError, match=r"part-bad.parquet is not a loans file"):
         build(lake.data_dir)
     assert lake.query("select count(*) from int_ledger") == before
     assert sorted(p.name for p in lake.data_dir.iterdir()) == ["lake", "warehouse.duckdb"]
@@ -173,3 +175,19 @@ def test_keys_and_enums_are_declared_for_every_staging_model() -> None:
 def test_build_rejects_a_negative_late_window(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="late_window_hours"):
         build(tmp_path, late_window_hours=-1)
+
+
+def test_a_truncated_lake_file_stops_the_build_naming_it(handmade: LakeFactory) -> None:
+    lake = handmade()
+    victim = max(lake_files(lake.data_dir, "trades"), key=lambda p: p.stat().st_size)
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    with pytest.raises(BuildError, match=f"{re.escape(victim.name)} is not a whole Parquet file"):
+        build(lake.data_dir)
+
+
+def test_a_foreign_parquet_file_stops_the_build_naming_it(handmade: LakeFactory) -> None:
+    lake = handmade()
+    folder = lake_files(lake.data_dir, "loans")[0].parent
+    pq.write_table(pa.table({"customer": ["x"], "amount": [1.5]}), folder / "part-foreign.parquet")
+    with pytest.raises(BuildError, match=r"part-foreign\.parquet is not a loans file"):
+        build(lake.data_dir)
