@@ -42,6 +42,10 @@ REPORTS: tuple[Report, ...] = (
     Report("balance_statement", "report_balance_statement", ("asset",)),
     Report("trades", "report_trades", ("trade_time", "symbol", "trade_id")),
     Report("breaks", "report_breaks", ("interval_end", "kind", "asset", "interval_start")),
+    Report("balance_sheet", "report_balance_sheet", ("line", "asset")),
+    Report("loan_rollforward", "report_loan_rollforward", ("asset",)),
+    Report("journal", "report_journal", ("entry_time", "journal_no", "line")),
+    Report("realized_pnl", "report_realized_pnl", ("trade_time", "symbol", "trade_id")),
 )
 
 
