@@ -10,15 +10,18 @@ from sql.runner import (
     load_models,
     reconcile,
 )
+from sql.warehouse import Warehouse, open_warehouse
 
 __all__ = [
     "REPORTS",
     "Break",
     "BuildError",
     "BuildResult",
+    "Warehouse",
     "WarehouseError",
     "build",
     "load_models",
+    "open_warehouse",
     "reconcile",
     "report",
 ]

@@ -25,6 +25,7 @@ from flows.storage import LocalStorage, Storage, open_storage
 from sql.runner import WAREHOUSE_NAME, WarehouseError, build, connect
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+STATEMENT_FILE = "statement.html"  # the month's statement beside the CSVs (sql/statement.py)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ def report(
 
 
 def _write_reports(data_dir: Path, month: str, out: Storage) -> list[str]:
+    from sql.statement import statement_html  # it formats cells as this module does
+
     written = []
     with connect(data_dir) as con:
         accounts = [
@@ -135,4 +138,7 @@ def _write_reports(data_dir: Path, month: str, out: Storage) -> list[str]:
                 key = f"{account}/{month}/{spec.name}.csv"
                 out.write_bytes(key, csv_bytes(header, cursor.fetchall()))
                 written.append(key)
+            key = f"{account}/{month}/{STATEMENT_FILE}"
+            out.write_bytes(key, statement_html(con, account, month))
+            written.append(key)
     return written

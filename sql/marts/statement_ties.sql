@@ -110,7 +110,8 @@ last_instants as (
         interval_spans.asset,
         interval_spans.span_end as last_at,
         interval_spans.severity,
-        interval_spans.tied_source
+        interval_spans.tied_source,
+        interval_spans.tie_reason
     from interval_spans
     qualify row_number() over (
         partition by interval_spans.account, interval_spans.asset
@@ -141,7 +142,12 @@ trailing_spans as (
         last_instants.severity,
         last_instants.last_at as tied_to,
         last_instants.tied_source,
-        'no movement since the last snapshot' as tie_reason
+        case
+            when last_instants.severity = 0 then 'no movement since the last snapshot'
+            else
+                'no movement since the last snapshot, which did not reconcile: '
+                || last_instants.tie_reason
+        end as tie_reason
     from last_instants
     left join later_lines
         on last_instants.account = later_lines.account
