@@ -25,7 +25,11 @@ from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_table_artifact,
+    create_link_artifact,
+)
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.deployments import arun_deployment
@@ -57,7 +61,7 @@ from flows.lake import validate_account_name
 from flows.prefect_flows import publish_summary
 from flows.shared_budget import SharedWeightBudget, resolve_pool
 from flows.storage import is_object_url, lake_location
-from sql.reports import plain_decimal, report
+from sql.reports import STATEMENT_FILE, plain_decimal, report
 from sql.runner import Break, BuildError, WarehouseError, build, reconcile
 
 ACCOUNT_FLOW = "account-pipeline"
@@ -514,6 +518,13 @@ def report_account(account: str, directory: Path, out: Path, month: str) -> dict
         return row
     # the warehouse may hold other accounts (a shared object-store lake): count this one's
     files = [f for f in report(directory, month, out) if Path(f).parent.parent.name == account]
+    for statement in (Path(f) for f in files if Path(f).name == STATEMENT_FILE):
+        create_link_artifact(
+            link=statement.resolve().as_uri(),
+            link_text=f"{account} {month} statement",
+            key=artifact_key("statement", account, month),
+            description=f"monthly statement of {account} for {month} (one HTML file)",
+        )
     in_month = [b for b in check.break_rows if b.interval_end.strftime("%Y-%m") == month]
     row.update(files=len(files), breaks=len(in_month))
     row["status"] = "breaks" if in_month else OK

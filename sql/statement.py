@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import duckdb
@@ -57,18 +58,8 @@ ROLLFORWARD_COLUMNS = (
     "interest_closing",
     "tie_status",
 )
-PNL_COLUMNS = (
-    "trade_time",
-    "symbol",
-    "side",
-    "closed_qty",
-    "lots",
-    "proceeds_quote",
-    "cost_quote",
-    "realized_pnl_quote",
-    "realized_pnl_value",
-    "tie_status",
-)
+CENT = Decimal("0.01")
+MAX_BREAK_ROWS = 20  # the rest are in breaks.csv
 BREAK_COLUMNS = (
     "kind",
     "asset",
@@ -83,7 +74,7 @@ BREAK_COLUMNS = (
 STATUS_COLOURS = {"tied": "#2ca02c", "unverified": "#7f7f7f", "provisional": "#ff7f0e"}
 BREAK_COLOUR = "#d62728"
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
 h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
 .meta { color: #666; } .cards { display: flex; gap: 1rem; flex-wrap: wrap; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem 1rem; min-width: 12rem; }
@@ -92,6 +83,7 @@ table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
 th, td { border: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: right; }
 th { background: #f4f4f4; } td.text { text-align: left; }
 .status { font-weight: bold; }
+.charts { display: grid; grid-template-columns: 1fr 1fr; gap: 0.5rem; }
 """
 
 
@@ -133,6 +125,7 @@ def statement_html(con: duckdb.DuckDBPyConnection, account: str, month: str) -> 
         _header(account, month, currency),
         _cards(con, account, month, total, breaks),
         _reconciliation(con, account, month, sheet, breaks),
+        _charts(con, account, month, currency),
         _section("Balance sheet at the month's end", _table(sheet.only(SHEET_COLUMNS))),
         _section(
             "Loan roll-forward",
@@ -140,11 +133,7 @@ def statement_html(con: duckdb.DuckDBPyConnection, account: str, month: str) -> 
                 _report(con, "report_loan_rollforward", account, month).only(ROLLFORWARD_COLUMNS)
             ),
         ),
-        _charts(con, account, month, currency),
-        _section(
-            "Realized profit and loss (FIFO)",
-            _table(_report(con, "report_realized_pnl", account, month).only(PNL_COLUMNS)),
-        ),
+        _section("Realized profit and loss (FIFO), per asset", _table(_pnl(con, account, month))),
         '<p class="meta">Every figure, with how it is tied to the snapshots, is in the CSVs '
         "beside this file (sql/REPORTS.md).</p>",
     ]
@@ -191,10 +180,20 @@ def _cards(
         ("Breaks", hard),
     ]
     items = "".join(
-        f'<div class="card">{html.escape(label)}<b>{html.escape(cell(value) or "—")}</b></div>'
+        f'<div class="card">{html.escape(label)}<b>{html.escape(_glance(value))}</b></div>'
         for label, value in cards
     )
-    return f'<div class="cards">{items}</div>'
+    note = '<p class="meta">Rounded to the cent; the tables and CSVs hold the exact figures.</p>'
+    return f'<div class="cards">{items}</div>{note}'
+
+
+def _glance(value: object) -> str:
+    """A card's figure: thousands separated, to the cent (empty: a dash)."""
+    if value is None:
+        return "—"
+    if isinstance(value, Decimal):
+        return f"{value.quantize(CENT, rounding=ROUND_HALF_EVEN):,}"
+    return str(value)
 
 
 def _reconciliation(
@@ -219,14 +218,30 @@ def _reconciliation(
         _table(ties),
     ]
     if breaks.rows:
+        shown = Rows(breaks.columns, breaks.rows[:MAX_BREAK_ROWS])
+        more = len(breaks.rows) - len(shown.rows)
         parts.append("<p>What did not reconcile, with its causes (the terms of each side):</p>")
-        parts.append(_table(breaks.only(BREAK_COLUMNS)))
+        parts.append(_table(shown.only(BREAK_COLUMNS)))
+        if more > 0:
+            parts.append(f"<p>… and {more} more in breaks.csv.</p>")
     else:
         parts.append("<p>No break and nothing provisional in intervals ending this month.</p>")
     if failed.rows:
         parts.append("<p>Data tests that failed when the warehouse was built:</p>")
         parts.append(_table(failed))
     return _section("Reconciliation", "\n".join(parts))
+
+
+def _pnl(con: duckdb.DuckDBPyConnection, account: str, month: str) -> Rows:
+    """Realized PnL summed per base asset and quote (every fill is in realized_pnl.csv)."""
+    return _query(
+        con,
+        "select base_asset, quote_asset, count(*) as closing_fills, sum(closed_qty) as closed_qty,"
+        " sum(realized_pnl_quote) as realized_pnl_quote, sum(realized_pnl_value)"
+        " as realized_pnl_value, any_value(lot_method) as lot_method from report_realized_pnl"
+        " where account = ? and month = ? group by all order by all",
+        [account, month],
+    )
 
 
 def _charts(con: duckdb.DuckDBPyConnection, account: str, month: str, currency: str) -> str:
@@ -273,7 +288,8 @@ def _charts(con: duckdb.DuckDBPyConnection, account: str, month: str, currency: 
         "<p>Each day's end; circles are the snapshots' own values, red crosses the breaks "
         "(at the snapshot that closes the interval).</p>"
     )
-    return _section("Over the month", note + "\n".join(divs))
+    grid = "".join(f"<div>{div}</div>" for div in divs)
+    return _section("Over the month", f'{note}<div class="charts">{grid}</div>')
 
 
 def _by_asset(rows: Rows) -> dict[str, list[dict[str, Any]]]:

@@ -4,7 +4,7 @@
 every request it made, every console error or uncaught exception, how many marks each chart
 drew, and a screenshot. Chromium runs with no name resolution (`--host-resolver-rules`), so a
 page that tried to reach the network could not leak, and would show up as a request and an
-error. `python -m tests.browser PAGE.html OUT.png` saves a page's screenshot (docs/).
+error. `python -m tests.browser PAGE.html OUT.png [HEIGHT]` saves a page's screenshot (docs/).
 """
 
 from __future__ import annotations
@@ -155,8 +155,13 @@ def _devtools_address(process: subprocess.Popen[str]) -> str:
     raise RuntimeError(f"chromium exited ({process.wait()}) before listening")
 
 
-def open_page(path: Path, executable: str | None = None) -> PageVisit:
-    """Open `path` in headless Chromium; wait for its load and two frames; report."""
+def open_page(
+    path: Path, executable: str | None = None, shot_height: int | None = None
+) -> PageVisit:
+    """Open `path` in headless Chromium; wait for its load and two frames; report.
+
+    The screenshot is the whole page, or its top `shot_height` CSS pixels.
+    """
     with _browser(executable or ensure_chromium()) as address:
         pages = httpx.get(f"http://{address}/json/list").json()
         target = next(p for p in pages if p["type"] == "page")
@@ -168,7 +173,13 @@ def open_page(path: Path, executable: str | None = None) -> PageVisit:
             tools.wait_for("Page.loadEventFired")
             tools.evaluate(TWO_FRAMES)
             visit = PageVisit(marks_per_chart=list(tools.evaluate(COUNT_MARKS)))
-            shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+            clip = {"x": 0, "y": 0, "width": 1280, "height": shot_height, "scale": 1}
+            shot = tools.call(
+                "Page.captureScreenshot",
+                format="png",
+                captureBeyondViewport=True,
+                **({"clip": clip} if shot_height else {}),
+            )
             visit.screenshot = base64.b64decode(shot["data"])
             _read_events(tools.events, visit)
     return visit
@@ -189,6 +200,6 @@ def _read_events(events: list[dict[str, Any]], visit: PageVisit) -> None:
 
 if __name__ == "__main__":
     page, out = Path(sys.argv[1]), Path(sys.argv[2])
-    seen = open_page(page)
+    seen = open_page(page, shot_height=int(sys.argv[3]) if len(sys.argv) > 3 else None)
     out.write_bytes(seen.screenshot)
     print(f"{out}: {len(seen.screenshot)} bytes; charts drew {seen.marks_per_chart} marks")
