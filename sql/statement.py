@@ -14,13 +14,13 @@ import html
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import duckdb
 
-from sql.reports import cell
+from sql.reports import REPORTS, cell
 
 MEASURES = (
     ("balance", "balance (free + locked)", "#1f77b4"),
@@ -108,9 +108,12 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object]) -
 
 
 def _report(con: duckdb.DuckDBPyConnection, view: str, account: str, month: str) -> Rows:
+    """A report's rows in the order its CSV has them."""
+    order = next(", ".join(r.order_by) for r in REPORTS if r.view == view)
     return _query(
         con,
-        f"select * exclude (account, month) from {view} where account = ? and month = ?",
+        f"select * exclude (account, month) from {view} where account = ? and month = ?"
+        f" order by {order}",
         [account, month],
     )
 
@@ -147,11 +150,10 @@ def statement_html(con: duckdb.DuckDBPyConnection, account: str, month: str) -> 
 
 
 def _header(account: str, month: str, currency: str) -> str:
-    made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"<h1>Monthly statement: {html.escape(account)}, {month}</h1>"
         f'<p class="meta">Cross-margin account; values in {html.escape(currency)} at '
-        f"month-end closes. Made {made} by margin-etl from the warehouse.</p>"
+        "month-end closes. Made by margin-etl from the warehouse.</p>"
     )
 
 
@@ -255,19 +257,20 @@ def _charts(con: duckdb.DuckDBPyConnection, account: str, month: str, currency: 
         con,
         "select asset, snapshot_at, balance, borrowed, interest, net_asset as net_equity"
         " from int_snapshot_points where account = ? and strftime(snapshot_at, '%Y-%m') = ?"
-        " order by asset, snapshot_at",
+        " order by asset, snapshot_at, snapshot_source",
         [account, month],
     )
     breaks = _query(
         con,
         "select asset, interval_end, kind, status, difference from report_breaks"
-        " where account = ? and month = ?",
+        " where account = ? and month = ? order by asset, interval_end, kind, interval_start",
         [account, month],
     )
     interest = _query(
         con,
         "select day, asset, interest_charged_value from report_interest_expense"
-        " where account = ? and month = ? and interest_charged_value is not null order by day",
+        " where account = ? and month = ? and interest_charged_value is not null"
+        " order by asset, day",
         [account, month],
     )
     snapshot_rows, break_rows = _by_asset(snapshots), _by_asset(breaks)
@@ -281,7 +284,13 @@ def _charts(con: duckdb.DuckDBPyConnection, account: str, month: str, currency: 
     for figure in figures:
         figure.update_xaxes(type="date", range=[first, after])
     divs = [
-        figure.to_html(full_html=False, include_plotlyjs=index == 0, config={"displaylogo": False})
+        # fixed ids: the same warehouse gives the same bytes
+        figure.to_html(
+            full_html=False,
+            include_plotlyjs=index == 0,
+            div_id=f"chart-{index}",
+            config={"displaylogo": False},
+        )
         for index, figure in enumerate(figures)
     ]
     note = (

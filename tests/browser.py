@@ -114,7 +114,8 @@ class DevTools:
 @contextmanager
 def _browser(executable: str) -> Iterator[str]:
     """A headless Chromium; yields its DevTools HTTP address once it listens."""
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # a crashed browser's helpers may still write into the profile: not a test failure
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 executable,
@@ -140,7 +141,8 @@ def _browser(executable: str) -> Iterator[str]:
         try:
             yield _devtools_address(process)
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
             process.wait()
 
 
@@ -182,6 +184,8 @@ def open_page(
             )
             visit.screenshot = base64.b64decode(shot["data"])
             _read_events(tools.events, visit)
+            # a graceful close: the browser's own processes end before its profile goes
+            socket.send(json.dumps({"id": next(tools.ids), "method": "Browser.close"}))
     return visit
 
 

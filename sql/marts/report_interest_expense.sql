@@ -59,9 +59,9 @@ charge_breaks as (
         cast(interval_end as date) as day,
         asset,
         max(case status when 'break' then 3 else 2 end) as severity,
-        count(*) || ' charge(s) ' || string_agg(distinct status, '/') || ': ' || string_agg(
-            distinct kind, ', '
-        ) as reason
+        count(*) || ' charge(s) '
+        || string_agg(distinct status, '/' order by status) || ': '
+        || string_agg(distinct kind, ', ' order by kind) as reason
     from breaks
     where kind in ('interest_charge', 'interest_principal')
     group by all
@@ -118,7 +118,9 @@ day_ties as (
         priced.asset,
         max(ties.severity) as severity,
         max(ties.tied_to) filter (where ties.severity = 0) as tied_to,
-        string_agg(distinct ties.tie_reason, '; ') filter (where ties.severity > 0) as reasons
+        string_agg(distinct ties.tie_reason, '; ' order by ties.tie_reason) filter (
+            where ties.severity > 0
+        ) as reasons
     from priced
     inner join ties
         on priced.account = ties.account

@@ -120,7 +120,7 @@ tied as (
         and (ties.span_end is null or priced.ledger_at <= ties.span_end)
     qualify row_number() over (
         partition by priced.account, priced.entry_key, priced.posting.position
-        order by ties.precedence asc, ties.severity desc
+        order by ties.precedence asc, ties.severity desc, ties.tie_reason asc
     ) = 1
 ),
 

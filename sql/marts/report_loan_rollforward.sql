@@ -124,7 +124,7 @@ opening_ties as (
         and (ties.span_end is null or with_opening.opening_at <= ties.span_end)
     qualify row_number() over (
         partition by with_opening.account, with_opening.asset, with_opening.month
-        order by ties.precedence asc, ties.severity desc
+        order by ties.precedence asc, ties.severity desc, ties.tie_reason asc
     ) = 1
 ),
 
@@ -134,7 +134,9 @@ month_ties as (
         with_opening.asset,
         with_opening.month,
         max(ties.severity) as severity,
-        string_agg(distinct ties.tie_reason, '; ') filter (where ties.severity > 0) as reasons
+        string_agg(distinct ties.tie_reason, '; ' order by ties.tie_reason) filter (
+            where ties.severity > 0
+        ) as reasons
     from with_opening
     inner join ties
         on with_opening.account = ties.account

@@ -82,7 +82,7 @@ tied as (
         and (ties.span_end is null or closing_fills.traded_at <= ties.span_end)
     qualify row_number() over (
         partition by closing_fills.account, closing_fills.closing_trade_key
-        order by ties.precedence asc, ties.severity desc
+        order by ties.precedence asc, ties.severity desc, ties.tie_reason asc
     ) = 1
 ),
 

@@ -132,7 +132,7 @@ tied as (
         and (ties.span_end is null or priced.as_of <= ties.span_end)
     qualify row_number() over (
         partition by priced.account, priced.asset, priced.day
-        order by ties.precedence asc, ties.severity desc
+        order by ties.precedence asc, ties.severity desc, ties.tie_reason asc
     ) = 1
 ),
 
