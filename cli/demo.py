@@ -108,7 +108,15 @@ def _print_outcome(
 ) -> None:
     table = Table(title="demo outcome", show_header=False)
     table.add_row("lake", str(data_dir / "lake"))
-    table.add_row("warehouse", f"{data_dir / 'warehouse.duckdb'}  (open with: duckdb <path>)")
-    table.add_row("reports", f"{len(reports)} CSV files under {data_dir / 'reports'}")
+    table.add_row(
+        "warehouse",
+        f'{data_dir / "warehouse.duckdb"}  (query: margin-etl sql --data-dir {data_dir} "...")',
+    )
+    statements = [r for r in reports if str(r).endswith(".html")]
+    table.add_row(
+        "reports",
+        f"{len(reports) - len(statements)} CSV files and {len(statements)} monthly "
+        f"statement(s) (statement.html) under {data_dir / 'reports'}",
+    )
     console.print(table)
     print_reconciliation(console, outcome)

@@ -173,6 +173,19 @@ def report(
     raise typer.Exit(report_cli(data_dir_path(data_dir), parse_month(month), out))
 
 
+@app.command("sql")
+def sql_query(
+    query: Annotated[str, typer.Argument(help="SQL to run against DATA_DIR/warehouse.duckdb.")],
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV (the reports' format).")] = False,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Query the warehouse read-only and print the answer (a table by default)."""
+    from cli.adhoc import format_of, sql_cli
+
+    raise typer.Exit(sql_cli(data_dir_path(data_dir), query, format_of(csv, json)))
+
+
 @app.command()
 def compact(
     data_dir: DataDirOption = None,

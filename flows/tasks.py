@@ -16,7 +16,11 @@ from typing import Any
 from uuid import UUID
 
 from prefect import get_run_logger, task
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_table_artifact,
+    create_link_artifact,
+)
 from prefect.client.schemas.objects import StateType
 from prefect.runtime import flow_run
 
@@ -40,7 +44,7 @@ from flows.export import (
     new_run_id,
 )
 from flows.shared_budget import SharedWeightBudget
-from sql import report
+from sql import STATEMENT_FILE, report
 
 # The export job a stream task works on, by run id: task inputs are names, not live clients.
 _JOBS: dict[str, AccountExport] = {}
@@ -150,6 +154,13 @@ def report_account(account: str, directory: Path, out: Path, month: str) -> dict
         return row
     # the warehouse may hold other accounts (a shared object-store lake): count this one's
     files = [f for f in report(directory, month, out) if Path(f).parent.parent.name == account]
+    for statement in (Path(f) for f in files if Path(f).name == STATEMENT_FILE):
+        create_link_artifact(
+            link=statement.resolve().as_uri(),
+            link_text=f"{account} {month} statement",
+            key=artifact_key("statement", account, month),
+            description=f"monthly statement of {account} for {month} (one HTML file)",
+        )
     in_month = [b for b in check.break_rows if b.interval_end.strftime("%Y-%m") == month]
     row.update(files=len(files), breaks=len(in_month))
     row["status"] = "breaks" if in_month else OK

@@ -1,6 +1,6 @@
 """DuckDB models over the lake: staging, ledger, reconciliation marts and accounting reports."""
 
-from sql.reports import REPORTS, plain_decimal, report
+from sql.reports import REPORTS, STATEMENT_FILE, cell, csv_bytes, plain_decimal, report
 from sql.runner import (
     Break,
     BuildError,
@@ -11,16 +11,23 @@ from sql.runner import (
     load_models,
     reconcile,
 )
+from sql.warehouse import Answer, Warehouse, open_warehouse
 
 __all__ = [
     "REPORTS",
+    "STATEMENT_FILE",
+    "Answer",
     "Break",
     "BuildError",
     "BuildResult",
+    "Warehouse",
     "WarehouseError",
     "build",
+    "cell",
+    "csv_bytes",
     "failed_data_tests",
     "load_models",
+    "open_warehouse",
     "plain_decimal",
     "reconcile",
     "report",

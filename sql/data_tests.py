@@ -53,6 +53,8 @@ ENTRY_TYPES = (
 RECON_STATUSES = ("matched", "break", "provisional")
 BREAK_KINDS = ("principal", "interest", "balance", "interest_charge", "interest_principal")
 AUDIT_STATUSES = ("ok", "charge_mismatch", "principal_mismatch", "principal_unknown", "not_audited")
+# how a report's figure was tied to the snapshots (statement_ties)
+TIE_STATUSES = ("tied", "unverified", "provisional", "break")
 # the sets a model's `accepted_values(column: NAME)` line may name
 VALUE_SETS: dict[str, tuple[str, ...]] = {
     "LOAN_STATUSES": LOAN_STATUSES,
@@ -63,6 +65,7 @@ VALUE_SETS: dict[str, tuple[str, ...]] = {
     "RECON_STATUSES": RECON_STATUSES,
     "BREAK_KINDS": BREAK_KINDS,
     "AUDIT_STATUSES": AUDIT_STATUSES,
+    "TIE_STATUSES": TIE_STATUSES,
 }
 
 _TEST_LINE = re.compile(r"^--\s*test:\s*(.*?)\s*$", flags=re.MULTILINE)

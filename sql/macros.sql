@@ -117,3 +117,26 @@ create or replace macro latest_by_tx_id_or_content(versions) as table
         content_hash || '#' || ordinal as row_key,
         * exclude (ordinal)
     from unkeyed_kept;
+
+-- An amount valued at a price, exactly: both cast to 10 decimals first (Binance sends at most
+-- 8), so the product keeps every digit and fits DECIMAL(38, 18). Null when either is null.
+create or replace macro valued(amount, price) as (
+    cast(cast(amount as decimal(38, 10)) * cast(price as decimal(38, 10)) as decimal(38, 18))
+);
+
+-- The share of `amount` that units (from_units, to_units] of a fill of `units` carry:
+-- amount x units / fill units, as the difference of two cumulative shares rounded down to 10
+-- decimals, so a fill's shares add up to its amount exactly (integer arithmetic in 1e-10 of
+-- the amount and 1e-8 of the units: Binance quantities carry at most 8 decimals).
+create or replace macro share_of(amount, from_units, to_units, units) as (
+    cast(cast(
+        (
+            cast(cast(amount as decimal(38, 10)) * 10000000000 as hugeint)
+            * cast(cast(to_units as decimal(38, 8)) * 100000000 as hugeint)
+            // cast(cast(units as decimal(38, 8)) * 100000000 as hugeint)
+            - cast(cast(amount as decimal(38, 10)) * 10000000000 as hugeint)
+            * cast(cast(from_units as decimal(38, 8)) * 100000000 as hugeint)
+            // cast(cast(units as decimal(38, 8)) * 100000000 as hugeint)
+        ) as decimal(38, 0)
+    ) * cast(0.0000000001 as decimal(38, 10)) as decimal(38, 18))
+);

@@ -25,6 +25,7 @@ from sql.runner import WAREHOUSE_NAME, WarehouseError, build, connect
 from storage import DataDir, LocalStorage, Storage
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+STATEMENT_FILE = "statement.html"  # the month's statement beside the CSVs (sql/statement.py)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ REPORTS: tuple[Report, ...] = (
     Report("balance_statement", "report_balance_statement", ("asset",)),
     Report("trades", "report_trades", ("trade_time", "symbol", "trade_id")),
     Report("breaks", "report_breaks", ("interval_end", "kind", "asset", "interval_start")),
+    Report("balance_sheet", "report_balance_sheet", ("line", "asset")),
+    Report("loan_rollforward", "report_loan_rollforward", ("asset",)),
+    Report("journal", "report_journal", ("entry_time", "journal_no", "line")),
+    Report("realized_pnl", "report_realized_pnl", ("trade_time", "symbol", "trade_id")),
 )
 
 
@@ -111,6 +116,8 @@ def report(
 
 
 def _write_reports(data_dir: Path, month: str, out: Storage) -> list[str]:
+    from sql.statement import statement_html  # it formats cells as this module does
+
     written = []
     with connect(data_dir) as con:
         accounts = [
@@ -131,4 +138,7 @@ def _write_reports(data_dir: Path, month: str, out: Storage) -> list[str]:
                 key = f"{account}/{month}/{spec.name}.csv"
                 out.write_bytes(key, csv_bytes(header, cursor.fetchall()))
                 written.append(key)
+            key = f"{account}/{month}/{STATEMENT_FILE}"
+            out.write_bytes(key, statement_html(con, account, month))
+            written.append(key)
     return written

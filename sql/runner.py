@@ -43,6 +43,9 @@ from storage import DataDir, LocalStorage, Storage, untrusted_files
 
 SQL_DIR = Path(__file__).resolve().parent
 MACROS_FILE = SQL_DIR / "macros.sql"
+LAKE_DIR = "lake"  # a local lake's folder in DATA_DIR
+# the chart of accounts the journal books into: DATA_DIR's own, else this default
+CHART_FILE = "chart_of_accounts.csv"
 WAREHOUSE_NAME = "warehouse.duckdb"
 DATA_TESTS_TABLE = "build_data_tests"  # how the build's data tests went, one row per test
 # model folders and how their models are materialized unless a file says otherwise
@@ -202,7 +205,10 @@ def source_sql(stream: StreamSchema, lake: Path | Storage) -> str:
         return _empty_relation(stream)
     keys = {part.split("=", 1)[0] for part in files[0].split("/")[1:] if "=" in part}
     hive_types = ", ".join(f"'{k}': VARCHAR" for k in HIVE_KEYS if k in keys)
-    pattern = _literal(store.uri(f"{stream.name}/**/*.parquet"))
+    # a local lake (always DATA_DIR/lake) by a path relative to DATA_DIR, which every
+    # connection sets as its file_search_path: the data dir can be moved or copied
+    glob = f"{stream.name}/**/*.parquet"
+    pattern = _literal(f"{LAKE_DIR}/{glob}" if store.is_local else store.uri(glob))
     return (
         f"select * from read_parquet({pattern}, hive_partitioning = true, "
         f"union_by_name = true, hive_types = {{{hive_types}}}, hive_types_autocast = false)\n"
@@ -228,6 +234,21 @@ def _refuse_untrusted(store: Storage) -> None:
             f"lake file {store.locate(key)} is {why}{more}: restore it, or move it out of the"
             " lake and export its month again into a new data directory"
         )
+
+
+def _load_chart(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """The `chart_of_accounts` table: DATA_DIR/chart_of_accounts.csv if there is one."""
+    own = data_dir / CHART_FILE
+    chart = own if own.is_file() else SQL_DIR / CHART_FILE
+    try:
+        con.execute(
+            "create or replace table chart_of_accounts as select * from read_csv(?, header = true,"
+            " columns = {'role': 'VARCHAR', 'account_code': 'VARCHAR', 'account_name': 'VARCHAR',"
+            " 'account_type': 'VARCHAR'})",
+            [str(chart)],
+        )
+    except duckdb.Error as exc:
+        raise BuildError(f"{chart}: {exc}") from exc
 
 
 def _build_into(
@@ -273,6 +294,8 @@ def build(
         con = duckdb.connect(str(temp))
         try:
             con.execute("set enable_progress_bar = false")
+            _search_data_dir(con, data_dir)
+            _load_chart(con, data_dir)
             models = _build_into(con, lake, late_window_hours)
             results = run_data_tests(con, data_tests(models))
             _record_data_tests(con, results)
@@ -315,12 +338,24 @@ def failed_data_tests(data_dir: Path) -> list[str]:
     return [str(message) for (message,) in rows]
 
 
+def _search_data_dir(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Relative paths in the warehouse's views (the lake's) resolve in DATA_DIR."""
+    con.execute("set file_search_path = " + _literal(str(Path(data_dir).resolve())))
+
+
 def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse (raises WarehouseError when there is none)."""
+    """A read-only connection to the warehouse (raises WarehouseError when there is none).
+
+    Its views read the lake by paths relative to DATA_DIR, resolved here: the data dir can be
+    moved or copied. (A plain `duckdb.connect` of the file must run with DATA_DIR as its
+    working directory, or `set file_search_path` to it.)
+    """
     warehouse = Path(data_dir).resolve() / WAREHOUSE_NAME
     if not warehouse.exists():
         raise WarehouseError(f"no warehouse at {warehouse}: run `margin-etl build` first")
-    return duckdb.connect(str(warehouse), read_only=True)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    _search_data_dir(con, warehouse.parent)
+    return con
 
 
 def reconcile(data_dir: Path, include_provisional: bool = False) -> list[Break]:

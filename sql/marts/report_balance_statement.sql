@@ -5,6 +5,8 @@
 -- int_position_anchors), so opening and closing are known even between snapshots. Movements
 -- include PENDING lines (their effect happened); FAILED rows never enter the ledger.
 -- Signed movement columns: closing_balance = opening_balance + their sum.
+-- Then (columns added later): how the closing balance is tied (statement_days at the month's
+-- last instant): to which snapshot, or unverified / break and why.
 with ledger as (
     select * from int_ledger
 ),
@@ -19,6 +21,10 @@ anchors as (
 
 points as (
     select * from int_snapshot_points
+),
+
+days as (
+    select * from statement_days
 ),
 
 activity as (
@@ -144,7 +150,10 @@ final as (
         snapshot_checks.balance as snapshot_balance,
         cast(snapshot_checks.ledger_balance as decimal(38, 18)) as ledger_balance_at_snapshot,
         cast(snapshot_checks.balance - snapshot_checks.ledger_balance as decimal(38, 18))
-            as difference
+            as difference,
+        days.tie_status,
+        days.tied_to,
+        days.tie_reason
     from opening
     left join movements
         on opening.account = movements.account
@@ -154,6 +163,10 @@ final as (
         on opening.account = snapshot_checks.account
         and opening.asset = snapshot_checks.asset
         and opening.month_start = snapshot_checks.month_start
+    left join days
+        on opening.account = days.account
+        and opening.asset = days.asset
+        and days.day = last_day(opening.month_start)
 )
 
 select * from final

@@ -1,5 +1,7 @@
 -- materialized: view
--- The general ledger per account and month: every line of int_ledger.
+-- The general ledger per account and month: every line of int_ledger. `amount` is kept as
+-- it was (its balance effect, or for an interest charge the interest added): the journal
+-- (report_journal) is the double-entry view; journal_no names a line's entry there.
 with ledger as (
     select * from int_ledger
 ),
@@ -22,7 +24,9 @@ final as (
         order_id,
         trade_id,
         source_stream,
-        entry_key
+        entry_key,
+        regexp_replace(entry_key, ':(base|quote|commission|principal|interest)$', '')
+            as journal_no
     from ledger
 )
 

@@ -305,6 +305,9 @@ def test_hourly_fans_out_and_a_failing_account_fails_alone(
             assert len(ledger) > 1, f"{account}: no ledger rows in {month}"
             with (folder / "breaks.csv").open() as handle:  # provisional rows may be listed
                 assert all(row["status"] != "break" for row in csv.DictReader(handle))
+            async with get_client() as client:  # the statement, linked from the monthly run
+                link = await _markdown(client, f"statement-{account}-{month}", monthly.id)
+            assert (folder / "statement.html").as_uri() in link
 
     asyncio.run(scenario())
 

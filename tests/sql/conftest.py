@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from sql.runner import BuildResult, build
+from sql.runner import BuildResult, build, connect
 from tests.sql.handmade import write_handmade_lake
 
 
@@ -21,7 +20,7 @@ class BuiltLake:
         self.result = result
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.result.warehouse), read_only=True) as con:
+        with connect(self.data_dir) as con:
             return con.execute(sql, params or []).fetchall()
 
 

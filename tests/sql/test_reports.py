@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sql.reports import REPORTS, plain_decimal, report
+from sql.reports import REPORTS, STATEMENT_FILE, plain_decimal, report
 from sql.runner import SQL_DIR, WarehouseError
 from tests.sql.conftest import BuiltLake
 
@@ -18,8 +18,14 @@ PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d*[1-9])?$")
 
 
 @pytest.fixture(scope="module")
-def written(base_lake: BuiltLake, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def everything(base_lake: BuiltLake, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return report(base_lake.data_dir, "2024-01", tmp_path_factory.mktemp("reports"))
+
+
+@pytest.fixture(scope="module")
+def written(everything: list[Path]) -> list[Path]:
+    """The CSVs (the statement beside them is tested in test_statement_html.py)."""
+    return [p for p in everything if p.suffix == ".csv"]
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -37,12 +43,12 @@ def documented_columns() -> dict[str, list[str]]:
     }
 
 
-def test_one_file_per_report_account_and_month(written: list[Path]) -> None:
-    names = {(p.parent.parent.name, p.parent.name, p.name) for p in written}
-    assert names == {
-        (account, "2024-01", f"{r.name}.csv") for account in ("acct1", "acct2") for r in REPORTS
-    }
-    assert all(not p.name.startswith(".") for p in written[0].parent.iterdir())
+def test_one_file_per_report_account_and_month(everything: list[Path]) -> None:
+    names = {(p.parent.parent.name, p.parent.name, p.name) for p in everything}
+    files = [f"{r.name}.csv" for r in REPORTS] + [STATEMENT_FILE]
+    assert names == {(account, "2024-01", f) for account in ("acct1", "acct2") for f in files}
+    assert len(everything) == len(names)
+    assert all(not p.name.startswith(".") for p in everything[0].parent.iterdir())
 
 
 def test_headers_are_the_documented_columns(written: list[Path]) -> None:
@@ -114,7 +120,11 @@ def test_a_month_without_activity_gives_header_only_files(
     base_lake: BuiltLake, tmp_path: Path
 ) -> None:
     paths = report(base_lake.data_dir, "2023-12", tmp_path)
-    assert all(len(p.read_text().splitlines()) == 1 for p in paths)
+    csvs = [p for p in paths if p.suffix == ".csv"]
+    assert len(csvs) == 2 * len(REPORTS)
+    assert all(len(p.read_text().splitlines()) == 1 for p in csvs)
+    statement = (tmp_path / "acct1" / "2023-12" / STATEMENT_FILE).read_text()
+    assert "Monthly statement: acct1, 2023-12" in statement and "None this month." in statement
 
 
 @pytest.mark.parametrize(

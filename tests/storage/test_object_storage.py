@@ -27,8 +27,8 @@ from moto.server import ThreadedMotoServer
 from flows.export import ExportRequest, ExportSummary, export_account
 from simulator.scenarios import build_exchange
 from simulator.server import RunningSimulator
-from sql.reports import REPORTS, report
-from sql.runner import BuildResult, build, reconcile
+from sql.reports import REPORTS, STATEMENT_FILE, report
+from sql.runner import BuildResult, build, connect, reconcile
 from storage.backends import (
     LAKE_URL_ENV,
     LocalStorage,
@@ -232,7 +232,7 @@ def test_an_s3_lake_builds_what_its_local_copy_builds(
     ]
     with (
         duckdb.connect(str(built.warehouse), read_only=True) as remote,
-        duckdb.connect(str(copy.warehouse), read_only=True) as local,
+        connect(copy.warehouse.parent) as local,  # a local lake: read by paths relative to it
     ):
         for query in queries:
             assert remote.execute(query).fetchall() == local.execute(query).fetchall(), query
@@ -246,7 +246,7 @@ def test_reports_on_s3_are_the_local_reports(
     prefix = f"s3://{BUCKET}/"
     assert all(url.startswith(prefix) for url in urls)
     assert sorted(url.removeprefix(prefix) for url in urls) == s3.keys("reports/")
-    assert len(urls) == len(REPORTS)
+    assert len(urls) == len(REPORTS) + 1  # and the statement
     for url, path in zip(urls, paths, strict=True):
         assert url.endswith(path.relative_to(tmp_path).as_posix())
         assert s3.body(url.removeprefix(prefix)) == path.read_bytes()
@@ -264,7 +264,9 @@ def test_the_cli_builds_and_reports_to_s3_with_the_recorded_lake(
     done = run_cli(s3, "report", "--month", exported.month, "--out", out, "--data-dir", data_dir)
     assert done.returncode == 0, done.stderr
     keys = s3.keys("cli-reports/")
-    assert [k.rsplit("/", 1)[1] for k in keys] == sorted(f"{r.name}.csv" for r in REPORTS)
+    assert [k.rsplit("/", 1)[1] for k in keys] == sorted(
+        [*(f"{r.name}.csv" for r in REPORTS), STATEMENT_FILE]
+    )
     local = report(exported.data_dir, exported.month, tmp_path)
     by_name = {p.name: p.read_bytes() for p in local}
     assert {k.rsplit("/", 1)[1]: s3.body(k) for k in keys} == by_name

@@ -1,0 +1,212 @@
+-- FIFO lots per account and base asset, from the account's cross-margin fills (trades and
+-- liquidation fills): the k-th unit bought is matched with the k-th unit sold, whichever
+-- came first, which is FIFO for a position that may also go short (a sale before any
+-- purchase opens a short lot that later purchases close). A fill's units are what it moved:
+-- a buy acquires qty less a fee taken in the base asset, a sale disposes of qty plus one.
+-- Its cost (buy) or proceeds (sale) in the quote asset include the fee when the fee is in
+-- the quote asset; in the reporting currency they are the quote amount at the quote's close
+-- of the fill's day (1 for the currency itself), and a fee in a third asset (BNB) at that
+-- asset's close. A match takes a share of each fill's cost and proceeds: amount x units /
+-- fill units, rounded down to 10 decimals by the cumulative difference, so the shares of one
+-- fill add up to it exactly. Holdings transferred in carry no cost here: they are no lot.
+-- One row per match; the closing fill is the later one.
+-- test: not_null(account, base_asset, matched_qty, closing_trade_key)
+with trades as (
+    select * from stg_trades
+),
+
+symbols as (
+    select * from int_symbols
+),
+
+liquidations as (
+    select * from stg_liquidations
+),
+
+prices as (
+    select * from statement_prices
+),
+
+currencies as (
+    select * from statement_currencies
+),
+
+fills as (
+    select
+        trades.account,
+        trades.trade_key,
+        trades.trade_id,
+        trades.order_id,
+        trades.symbol,
+        trades.side,
+        trades.traded_at,
+        trades.price,
+        trades.qty,
+        trades.commission,
+        trades.commission_asset,
+        symbols.base_asset,
+        symbols.quote_asset,
+        currencies.report_currency,
+        liquidations.order_id is not null as is_liquidation,
+        coalesce(
+            trades.quote_qty,
+            cast(
+                cast(trades.price as decimal(38, 10)) * cast(trades.qty as decimal(38, 10))
+                as decimal(38, 18)
+            )
+        ) as quote_qty
+    from trades
+    inner join symbols on trades.symbol = symbols.symbol
+    inner join currencies on trades.account = currencies.account
+    left join liquidations
+        on trades.account = liquidations.account
+        and trades.symbol = liquidations.symbol
+        and trades.order_id = liquidations.order_id
+    where not coalesce(trades.is_isolated, false)
+),
+
+quote_prices as (
+    select
+        fills.*,
+        case
+            when fills.quote_asset = fills.report_currency then 1 else prices.close_price
+        end as quote_close
+    from fills
+    asof left join prices
+        on fills.account = prices.account
+        and fills.quote_asset = prices.asset
+        and prices.price_day <= cast(fills.traded_at as date)
+),
+
+fee_prices as (
+    select
+        quote_prices.*,
+        case
+            when quote_prices.commission_asset = quote_prices.report_currency then 1
+            else prices.close_price
+        end as fee_close
+    from quote_prices
+    asof left join prices
+        on quote_prices.account = prices.account
+        and quote_prices.commission_asset = prices.asset
+        and prices.price_day <= cast(quote_prices.traded_at as date)
+),
+
+sized as (
+    select
+        *,
+        case
+            when commission_asset = base_asset then commission else 0
+        end as base_fee,
+        case
+            when commission_asset = quote_asset then commission else 0
+        end as quote_fee,
+        case
+            when commission_asset not in (base_asset, quote_asset)
+                then valued(commission, fee_close)
+            else 0
+        end as other_fee_value
+    from fee_prices
+),
+
+legs as (
+    select
+        *,
+        case side when 'BUY' then qty - base_fee else qty + base_fee end as units,
+        case side when 'BUY' then quote_qty + quote_fee else quote_qty - quote_fee end
+            as quote_amount,
+        case side
+            when 'BUY' then valued(quote_qty + quote_fee, quote_close) + other_fee_value
+            else valued(quote_qty - quote_fee, quote_close) - other_fee_value
+        end as value_amount
+    from sized
+),
+
+ranged as (
+    select
+        *,
+        sum(units) over running - units as units_from,
+        sum(units) over running as units_to
+    from legs
+    window running as (
+        partition by account, base_asset, side
+        order by traded_at, symbol, trade_id
+        rows between unbounded preceding and current row
+    )
+),
+
+buys as (
+    select * from ranged
+    where side = 'BUY'
+),
+
+sells as (
+    select * from ranged
+    where side = 'SELL'
+),
+
+matches as (
+    select
+        buys.account,
+        buys.base_asset,
+        greatest(buys.units_from, sells.units_from) as match_from,
+        least(buys.units_to, sells.units_to) as match_to,
+        buys.trade_key as buy_key,
+        buys.traded_at as buy_at,
+        buys.trade_id as buy_trade_id,
+        buys.symbol as buy_symbol,
+        buys.quote_asset as buy_quote,
+        buys.units_from as buy_from,
+        buys.units as buy_units,
+        buys.quote_amount as buy_quote_amount,
+        buys.value_amount as buy_value_amount,
+        sells.trade_key as sell_key,
+        sells.traded_at as sell_at,
+        sells.trade_id as sell_trade_id,
+        sells.symbol as sell_symbol,
+        sells.quote_asset as sell_quote,
+        sells.units_from as sell_from,
+        sells.units as sell_units,
+        sells.quote_amount as sell_quote_amount,
+        sells.value_amount as sell_value_amount
+    from buys
+    inner join sells
+        on buys.account = sells.account
+        and buys.base_asset = sells.base_asset
+        and buys.units_from < sells.units_to
+        and sells.units_from < buys.units_to
+),
+
+shares as (
+    select
+        *,
+        match_to - match_from as matched_qty,
+        share_of(buy_quote_amount, match_from - buy_from, match_to - buy_from, buy_units)
+            as cost_quote,
+        share_of(buy_value_amount, match_from - buy_from, match_to - buy_from, buy_units)
+            as cost_value,
+        share_of(sell_quote_amount, match_from - sell_from, match_to - sell_from, sell_units)
+            as proceeds_quote,
+        share_of(sell_value_amount, match_from - sell_from, match_to - sell_from, sell_units)
+            as proceeds_value,
+        (sell_at, sell_trade_id) > (buy_at, buy_trade_id) as sale_closes
+    from matches
+),
+
+final as (
+    select
+        account,
+        base_asset,
+        case when sale_closes then sell_key else buy_key end as closing_trade_key,
+        case when sale_closes then buy_key else sell_key end as opening_trade_key,
+        case when sale_closes then buy_at else sell_at end as opened_at,
+        buy_quote = sell_quote as is_same_quote,
+        cast(matched_qty as decimal(38, 18)) as matched_qty,
+        cost_quote,
+        proceeds_quote,
+        cost_value,
+        proceeds_value
+    from shares
+)
+
+select * from final
