@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,12 +11,16 @@ import typer
 
 from flows.config import (
     LOOKBACK_HOURS,
-    data_dir_path,
+    checked_data_dir,
+    checked_range,
+    load_accounts,
+    others_can_read,
     parse_date_ms,
     parse_month,
     resolve_account,
 )
 from flows.schedules import HOURLY_CRON, MONTHLY_CRON, NIGHTLY_CRON
+from models import now_ms
 from storage import UserError
 
 app = typer.Typer(
@@ -131,11 +136,16 @@ def export(
     from cli.run import run_export
     from flows.export import ExportRequest
 
+    since_ms = parse_date_ms(since, "--since") if since else None
+    until_ms = parse_date_ms(until, "--until") if until else None
+    checked_until = checked_range(since_ms, until_ms, now_ms())
+    if until_ms is not None and checked_until is None:
+        note("--until lies in the future: exporting up to the exchange's now")
     request = ExportRequest.of(
         resolve_account(account, config),
-        data_dir_path(data_dir),
-        since_ms=parse_date_ms(since, "--since") if since else None,
-        until_ms=parse_date_ms(until, "--until") if until else None,
+        _data_dir(data_dir, writes=True),
+        since_ms=since_ms,
+        until_ms=checked_until,
         streams=streams,
         lookback_hours=lookback_hours,
     )
@@ -147,7 +157,7 @@ def build(data_dir: DataDirOption = None) -> None:
     """(Re)build the DuckDB models in DATA_DIR/warehouse.duckdb and run the data tests."""
     from cli.warehouse import build_cli
 
-    raise typer.Exit(build_cli(data_dir_path(data_dir)))
+    raise typer.Exit(build_cli(_data_dir(data_dir, writes=True)))
 
 
 @app.command()
@@ -155,7 +165,7 @@ def reconcile(data_dir: DataDirOption = None) -> None:
     """Print the reconciliation breaks; exit 0 when none, 1 when there are breaks."""
     from cli.warehouse import reconcile_cli
 
-    raise typer.Exit(reconcile_cli(data_dir_path(data_dir)))
+    raise typer.Exit(reconcile_cli(_data_dir(data_dir, writes=False)))
 
 
 @app.command()
@@ -170,7 +180,10 @@ def report(
     """Write the month's accounting CSVs (general ledger, interest, balances, trades, breaks)."""
     from cli.warehouse import report_cli
 
-    raise typer.Exit(report_cli(data_dir_path(data_dir), parse_month(month), out))
+    chosen = parse_month(month)
+    if out is not None and Path(out).is_file():
+        raise UserError(f"--out {out} is a file, not a directory")
+    raise typer.Exit(report_cli(_data_dir(data_dir, writes=out is None), chosen, out))
 
 
 @app.command("sql")
@@ -183,7 +196,7 @@ def sql_query(
     """Query the warehouse read-only and print the answer (a table by default)."""
     from cli.adhoc import format_of, sql_cli
 
-    raise typer.Exit(sql_cli(data_dir_path(data_dir), query, format_of(csv, json)))
+    raise typer.Exit(sql_cli(_data_dir(data_dir, writes=False), query, format_of(csv, json)))
 
 
 @app.command()
@@ -200,9 +213,12 @@ def compact(
     from flows.export import ALL_STREAMS, parse_streams
     from storage import DataDir
 
+    if min_files < 2:
+        raise UserError("--min-files must be at least 2: one file is already compact")
     console = Console(stderr=True)
     chosen = parse_streams(streams) or ALL_STREAMS
-    for written in DataDir(data_dir_path(data_dir)).compact(chosen, min_files=min_files):
+    directory = _data_dir(data_dir, writes=True)
+    for written in DataDir(directory).compact(chosen, min_files=min_files):
         console.print(f"{written.stream}: {written.account} {written.month} -> {written.rows} rows")
 
 
@@ -220,7 +236,7 @@ def demo(
 
     if scenario not in SCENARIOS:
         raise UserError(f"unknown scenario {scenario!r}: use {', '.join(SCENARIOS)}")
-    directory = data_dir_path(data_dir) if data_dir else None
+    directory = _data_dir(data_dir, writes=True) if data_dir else None
     raise typer.Exit(run_demo(directory, seed=seed, scenario=scenario))
 
 
@@ -254,26 +270,58 @@ def serve(
 
     plan = ServePlan(
         config_path=str(config) if config else None,
-        data_dir=str(data_dir) if data_dir else None,
+        data_dir=str(_data_dir(data_dir, writes=True)) if data_dir else None,
         weight_pool=weight_pool,
         hourly_cron=hourly,
         nightly_cron=nightly,
         monthly_cron=monthly,
         timezone=timezone,
     )
+    plan.check()
+    if limit < 1:
+        raise UserError("--limit must be at least 1")
+    if config is not None:
+        load_accounts(config)  # unknown keys, missing variables: said now, not at the first run
     serve_deployments(plan, limit=limit)
+
+
+def _data_dir(value: Path | None, *, writes: bool) -> Path:
+    """DATA_DIR checked before anything runs, with a warning when other users can read it."""
+    path = checked_data_dir(value, writes=writes)
+    mode = others_can_read(path)
+    if mode is not None:
+        note(f"warning: data dir {path} is readable by other users (mode {mode:o}); chmod 700 it")
+    return path
+
+
+def note(text: str) -> None:
+    """One line to the person at the terminal, beside the command's output."""
+    print(f"margin-etl: {text}", file=sys.stderr)
+
+
+def _private_umask() -> None:
+    """What a run creates (lake, state, warehouse, reports, logs) is for its owner alone; a
+    stricter umask still applies."""
+    current = os.umask(0o077)
+    os.umask(current | 0o077)
 
 
 def main() -> None:
     """Console entry point: user mistakes become one line on stderr and a non-zero exit."""
+    _private_umask()
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
-        print(f"margin-etl: {exc}", file=sys.stderr)
+        note(str(exc))
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("margin-etl: interrupted", file=sys.stderr)
+    except typer.TyperException as exc:  # an unknown option, a value of the wrong type
+        message = getattr(exc, "format_message", exc.__str__)()
+        note((str(message).strip().splitlines() or ["invalid usage"])[0])
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
+        note("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from flows.export import ExportSummary, StreamResult
-from models import from_ms
+from models import from_ms, now_ms
 
 
 class RichExportProgress:
@@ -27,6 +27,7 @@ class RichExportProgress:
         self._tasks: dict[str, TaskID] = {}
         self._rows: dict[str, int] = {}
         self._windows: dict[str, int] = {}
+        self._waits: TaskID | None = None
 
     def __enter__(self) -> RichExportProgress:
         self._progress.start()
@@ -51,6 +52,14 @@ class RichExportProgress:
     def stream_finished(self, stream: str, result: StreamResult) -> None:
         self.stream_started(stream, result.partitions)
         self._progress.update(self._tasks[stream], total=1, completed=1)
+
+    def waiting(self, reason: str, seconds: float) -> None:
+        """One line below the streams: what the run waits for, and until when (UTC)."""
+        until = from_ms(now_ms() + int(seconds * 1000)).strftime("%H:%M:%S")
+        text = f"waiting for {reason} until {until} UTC"
+        if self._waits is None:
+            self._waits = self._progress.add_task(text, total=None, rows=0, windows=0)
+        self._progress.update(self._waits, description=text)
 
 
 def summary_table(summary: ExportSummary) -> Table:

@@ -31,6 +31,7 @@ from connectors.errors import (
     ServerError,
     TransportFailure,
     UnknownSymbol,
+    Unreachable,
     WafBlocked,
 )
 from connectors.margin import (
@@ -85,6 +86,7 @@ __all__ = [
     "StreamBatch",
     "TransportFailure",
     "UnknownSymbol",
+    "Unreachable",
     "WafBlocked",
     "WeightBudget",
     "Window",

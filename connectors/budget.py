@@ -27,6 +27,12 @@ USED_WEIGHT_HEADERS: Mapping[WeightKind, str] = {
 }
 
 
+# A person is told about waits longer than this (shorter ones are part of a request's time).
+WAIT_WORTH_TELLING_S = 1.0
+# what a wait is for, and for how many seconds
+WaitObserver = Callable[[str, float], None]
+
+
 class WeightLease(Protocol):
     """Weight granted from outside this process: a budget several workers share."""
 
@@ -91,9 +97,11 @@ class WeightBudget:
         self,
         settings: BudgetSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_wait: WaitObserver | None = None,
     ) -> None:
         self.settings = settings or BudgetSettings()
         self._clock = clock
+        self.on_wait = on_wait  # told what a request waits for, and for how long
         self._buckets: dict[str, _Bucket] = {}
         self._blocked_all_until = 0.0  # an IP ban (418) stops buckets not yet created too
         self.waits = 0  # requests that had to wait for room (a window, a block)
@@ -159,6 +167,7 @@ class WeightBudget:
                 bucket.prune(now - window)
                 if bucket.blocked_until > now:
                     waited = self._count_wait(waited)
+                    self._tell("the server asked to slow down", bucket.blocked_until - now)
                     await asyncio.sleep(bucket.blocked_until - now)
                     continue
                 delay = bucket.seconds_until_room(weight, now, window)
@@ -166,9 +175,15 @@ class WeightBudget:
                     bucket.in_flight += weight
                     return
                 waited = self._count_wait(waited)
+                if delay is not None:
+                    self._tell("the weight budget's window", delay)
                 bucket.settled.clear()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(bucket.settled.wait(), timeout=delay)
+
+    def _tell(self, reason: str, seconds: float) -> None:
+        if self.on_wait is not None and seconds >= WAIT_WORTH_TELLING_S:
+            self.on_wait(reason, seconds)
 
     def _count_wait(self, already: bool) -> bool:
         if not already:

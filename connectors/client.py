@@ -14,7 +14,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
+import socket
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from connectors.budget import BudgetSettings, WeightBudget
+from connectors.budget import WAIT_WORTH_TELLING_S, BudgetSettings, WaitObserver, WeightBudget
 from connectors.errors import (
     AccessBlocked,
     BinanceError,
@@ -36,6 +38,7 @@ from connectors.errors import (
     MalformedResponse,
     RateLimited,
     TransportFailure,
+    Unreachable,
     WafBlocked,
     error_for_code,
     error_for_response,
@@ -226,6 +229,7 @@ class BinanceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         budget: WeightBudget | None = None,
         sleep: Sleep = asyncio.sleep,
+        on_wait: WaitObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.settings = settings or ClientSettings()
@@ -240,7 +244,11 @@ class BinanceClient:
         self.budget = budget or WeightBudget(self.settings.budget)
         self.stats = ClientStats()
         self._transport = transport
-        self._sleep = sleep
+        self._on_wait = on_wait
+        if on_wait is not None:
+            self.budget.on_wait = on_wait
+        self._sleep = self._told_sleep(sleep)
+        self._last_failure = ""
         self._http: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._offset_ms = 0
@@ -249,9 +257,20 @@ class BinanceClient:
         setting = self.settings.api_generation
         self._api: ApiGeneration | None = None if setting == "auto" else setting
         self._api_lock = asyncio.Lock()
+        self._answered = False  # until the server answers once, a refused connection is fatal
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r}, api_key=<redacted>)"
+
+    def _told_sleep(self, sleep: Sleep) -> Sleep:
+        """The retry policy's sleep, telling the observer what it waits out."""
+
+        async def told(seconds: float) -> None:
+            if self._on_wait is not None and seconds >= WAIT_WORTH_TELLING_S:
+                self._on_wait(f"a retry after {self._last_failure}", seconds)
+            await sleep(seconds)
+
+        return told
 
     async def __aenter__(self) -> BinanceClient:
         await self.open()
@@ -370,6 +389,7 @@ class BinanceClient:
                     return await self._send(spec, pairs)
                 except BinanceError as exc:
                     self._count_error(exc, spec, number)
+                    self._last_failure = f"{type(exc).__name__} on {spec.path}"
                     if isinstance(exc, WafBlocked):
                         blocked += 1
                         if blocked >= self.settings.retry.waf_attempts:
@@ -429,15 +449,30 @@ class BinanceClient:
                 raise TransportFailure(
                     f"timed out ({type(exc).__name__})", where=where, before_send=connect
                 ) from None
+            except httpx.ConnectError as exc:
+                reason = f"cannot connect to {self.base_url} ({_reason(exc)})"
+                if not self._answered:  # refused, unknown name, TLS at first contact: a setting
+                    raise Unreachable(reason, where=where) from None
+                raise TransportFailure(reason, where=where, before_send=True) from None
             except httpx.TransportError as exc:
                 raise TransportFailure(
-                    f"{type(exc).__name__}: {redact(str(exc))}",
-                    where=where,
-                    before_send=isinstance(exc, httpx.ConnectError),
+                    f"{type(exc).__name__}: {redact(str(exc))}", where=where, before_send=False
                 ) from None
+            self._answered = True
             reservation.observe(response.headers)
         log.debug("%s %s -> %d", spec.method, redact(str(request.url)), response.status_code)
         return _decode(response, where)
+
+
+def _reason(exc: httpx.ConnectError) -> str:
+    """Why a connection failed, in the words of the system (refused, name unknown, TLS)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and (cause.errno or cause.strerror):
+            code = cause.errno if not isinstance(cause, socket.gaierror) else None
+            return os.strerror(code) if code and code > 0 else str(cause.strerror)
+        cause = cause.__cause__ or cause.__context__
+    return redact(str(exc)) or type(exc).__name__
 
 
 def _decode(response: httpx.Response, where: str) -> Any:

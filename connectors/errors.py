@@ -17,6 +17,7 @@ never a key, a signature or a full query string.
     └── Fatal
         ├── AuthError            key, secret, signature or IP whitelist rejected
         ├── NoMarginAccount      -3003
+        ├── Unreachable          the first request could not connect
         ├── BadRequest           -11xx
         │   └── UnknownSymbol    -1121
         ├── EndpointNotFound     404: not served here (a removed API generation)
@@ -118,11 +119,33 @@ class AuthError(Fatal):
 
     hint = " (check the API key, its secret, its margin permission and IP whitelist)"
 
+    def _render(self) -> str:
+        """What the person must fix, by code, before Binance's own words."""
+        fix = AUTH_FIXES.get(self.code or 0)
+        return f"{fix}: {super()._render()}" if fix else super()._render()
+
+
+# What each authentication code asks a person to do (Binance's text stays after it).
+AUTH_FIXES: Mapping[int, str] = {
+    -2014: "the API key is malformed",
+    -2015: "the key is unknown, not allowed from this IP, or lacks the margin permission",
+    -1022: "the secret does not belong to this key (Binance refuses what it signed)",
+    -1002: "the key is not authorized for this call",
+}
+
 
 class NoMarginAccount(Fatal):
     """-3003: the account never activated its cross-margin wallet."""
 
     hint = " (activate the margin account, or remove it from the configuration)"
+
+    def _render(self) -> str:
+        return f"this key's account has no cross-margin account: {super()._render()}"
+
+
+class Unreachable(Fatal):
+    """The first request of a client could not connect (refused, unknown name, TLS): almost
+    always the configuration, so it is said at once instead of retried for minutes."""
 
 
 class BadRequest(Fatal):

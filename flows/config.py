@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -21,6 +22,20 @@ LOOKBACK_HOURS = 24  # trailing hours an incremental run re-reads for late and c
 _GENERATIONS: tuple[str, ...] = get_args(ApiSetting)
 _ASSET_NAME = re.compile(r"^[A-Z0-9]{2,20}$")
 DEFAULT_REPORT_CURRENCY = "USDT"
+# what an [accounts.<name>] table may say; anything else is a typo to report, not to ignore
+ACCOUNT_KEYS = frozenset(
+    {
+        "api_key",
+        "api_key_env",
+        "api_secret",
+        "api_secret_env",
+        "base_url",
+        "api_generation",
+        "symbols",
+        "assets",
+        "report_currency",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,8 @@ class Account:
     assets: tuple[str, ...] = ()
     # the asset balances are valued in: the `prices` stream reads each asset's pair against it
     report_currency: str = DEFAULT_REPORT_CURRENCY
+    # what set base_url, for a person told it cannot be reached
+    base_url_source: str = "the default"
 
 
 def default_config_path() -> Path | None:
@@ -120,6 +137,7 @@ def _account_from_env() -> Account | None:
         api_key=Secret(key),
         api_secret=Secret(secret),
         base_url=os.environ.get("BINANCE_BASE_URL", DEFAULT_BASE_URL),
+        base_url_source="BINANCE_BASE_URL" if "BINANCE_BASE_URL" in os.environ else "the default",
         api_generation=_generation(os.environ.get("BINANCE_API_GENERATION", "auto"), "environment"),
         report_currency=_asset_name(
             os.environ.get("MARGIN_ETL_REPORT_CURRENCY", DEFAULT_REPORT_CURRENCY), "environment"
@@ -154,12 +172,17 @@ def _account_from_table(path: Path, name: str, table: Any) -> Account:
         raise UserError(f"{where}: {exc}") from None
     if not isinstance(table, dict):
         raise UserError(f"{where} must be a table")
-    base_url = os.environ.get("BINANCE_BASE_URL") or str(table.get("base_url", DEFAULT_BASE_URL))
+    unknown = sorted(set(table) - ACCOUNT_KEYS)
+    if unknown:
+        known = ", ".join(sorted(ACCOUNT_KEYS))
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {known}")
+    base_url, source = _base_url(path, name, table)
     return Account(
         name=name,
         api_key=_credential(table, "api_key", where),
         api_secret=_credential(table, "api_secret", where),
         base_url=base_url,
+        base_url_source=source,
         api_generation=_generation(str(table.get("api_generation", "auto")), where),
         symbols=tuple(str(s).upper() for s in table.get("symbols", ())),
         assets=tuple(str(a).upper() for a in table.get("assets", ())),
@@ -167,6 +190,15 @@ def _account_from_table(path: Path, name: str, table: Any) -> Account:
             str(table.get("report_currency", DEFAULT_REPORT_CURRENCY)), where
         ),
     )
+
+
+def _base_url(path: Path, name: str, table: dict[str, Any]) -> tuple[str, str]:
+    """The server to reach, and what said so (the environment wins over the file)."""
+    if os.environ.get("BINANCE_BASE_URL"):
+        return os.environ["BINANCE_BASE_URL"], "BINANCE_BASE_URL"
+    if "base_url" in table:
+        return str(table["base_url"]), f"base_url of [accounts.{name}] in {path}"
+    return DEFAULT_BASE_URL, "the default"
 
 
 def _credential(table: dict[str, Any], key: str, where: str) -> Secret:
@@ -248,3 +280,37 @@ def data_dir_path(value: Path | None) -> Path:
     if value is not None:
         return value
     return Path(os.environ.get("MARGIN_ETL_DATA_DIR", "data"))
+
+
+def checked_data_dir(value: Path | None, *, writes: bool) -> Path:
+    """DATA_DIR, refused at once when it cannot work: a file, or (to write) a place this user
+    cannot create or write in."""
+    path = data_dir_path(value)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"data dir {path} is a file, not a directory")
+    if writes:
+        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+        try:  # a file made and gone at once: what the system allows, root or not
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as exc:
+            raise UserError(f"cannot write data dir {path}: {exc.strerror}") from None
+    return path
+
+
+def others_can_read(path: Path) -> int | None:
+    """The mode of an existing directory other users can enter or read, else None."""
+    if not path.is_dir():
+        return None
+    mode = path.stat().st_mode & 0o777
+    return mode if mode & 0o077 else None
+
+
+def checked_range(since_ms: int | None, until_ms: int | None, now_ms: int) -> int | None:
+    """--until as the run will use it: None when it lies in the future (a run stops at the
+    exchange's now anyway). A range that is empty, or that starts in the future, is refused."""
+    if since_ms is not None and since_ms > now_ms:
+        raise UserError("--since lies in the future: nothing can have happened since then yet")
+    if since_ms is not None and until_ms is not None and since_ms >= until_ms:
+        raise UserError("--since must come before --until: that range is empty")
+    return None if until_ms is not None and until_ms > now_ms else until_ms

@@ -32,6 +32,7 @@ from connectors import (
     MarginClient,
     Scopes,
     StreamBatch,
+    Unreachable,
     oldest_readable_ms,
 )
 from flows.config import LOOKBACK_HOURS, Account, budget_settings
@@ -131,6 +132,8 @@ class ExportProgress(Protocol):
     def stream_started(self, stream: str, partitions: int) -> None: ...
     def window_done(self, stream: str, rows: int) -> None: ...
     def stream_finished(self, stream: str, result: StreamResult) -> None: ...
+    def waiting(self, reason: str, seconds: float) -> None:
+        """The run waits `seconds` for `reason` (a retry's backoff, Retry-After, a window)."""
 
 
 class SilentProgress:
@@ -141,6 +144,9 @@ class SilentProgress:
         pass
 
     def stream_finished(self, stream: str, result: StreamResult) -> None:
+        pass
+
+    def waiting(self, reason: str, seconds: float) -> None:
         pass
 
 
@@ -183,9 +189,10 @@ async def export_account(
     started = time.monotonic()
     data_dir = DataDir(request.data_dir, lake_url=request.lake_url)
     account = request.account.name
+    watcher = progress or SilentProgress()
     with data_dir.open_run(account, run_id or new_run_id(), _run_params(request)) as store:
-        async with _ClientContext(request.account, request.client_settings) as client:
-            job = AccountExport(request, client, store, progress or SilentProgress())
+        async with _ClientContext(request.account, request.client_settings, watcher) as client:
+            job = AccountExport(request, client, store, watcher)
             await job.run(stream_runner)
             summary = job.summary()
         summary.duration_s = round(time.monotonic() - started, 3)
@@ -205,11 +212,19 @@ def _run_params(request: ExportRequest) -> dict[str, Any]:
 class _ClientContext:
     """Opens the client and turns connection-level failures into one-line user errors."""
 
-    def __init__(self, account: Account, settings: ClientSettings | None) -> None:
+    def __init__(
+        self, account: Account, settings: ClientSettings | None, progress: ExportProgress
+    ) -> None:
         settings = settings or ClientSettings(
             api_generation=account.api_generation, budget=budget_settings()
         )
-        self.client = MarginClient(account.base_url, account.api_key, account.api_secret, settings)
+        self.client = MarginClient(
+            account.base_url,
+            account.api_key,
+            account.api_secret,
+            settings,
+            on_wait=progress.waiting,
+        )
         self.account = account
 
     async def __aenter__(self) -> MarginClient:
@@ -217,6 +232,9 @@ class _ClientContext:
             await self.client.open()
         except (BinanceError, OSError) as exc:
             await self.client.aclose()
+            if isinstance(exc, Unreachable):  # at once: almost always a setting
+                source = self.account.base_url_source
+                raise UserError(f"{exc.detail}; the URL comes from {source}") from None
             if isinstance(exc, Fatal):  # the server answered: a key, permission or account issue
                 raise UserError(f"account {self.account.name}: {exc}") from None
             raise UserError(f"cannot reach {self.account.base_url}: {exc}") from None

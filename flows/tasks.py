@@ -125,6 +125,11 @@ class LoggedProgress:
     def window_done(self, stream: str, rows: int) -> None:
         pass  # a line per window would drown the run log
 
+    def waiting(self, reason: str, seconds: float) -> None:
+        get_run_logger(account=self.account).info(
+            "account=%s: waiting %.0f s for %s", self.account, seconds, reason
+        )
+
     def stream_finished(self, stream: str, result: StreamResult) -> None:
         get_run_logger(account=self.account, stream=stream).info(
             "account=%s stream=%s: %d rows read, %d new, %d window(s)",

@@ -39,7 +39,14 @@ from sql.data_tests import (
     run_data_tests,
     singular_tests,
 )
-from storage import DataDir, LocalStorage, Storage, untrusted_files
+from storage import (
+    DataDir,
+    LocalStorage,
+    Storage,
+    ensure_dir,
+    make_private,
+    untrusted_files,
+)
 
 SQL_DIR = Path(__file__).resolve().parent
 MACROS_FILE = SQL_DIR / "macros.sql"
@@ -285,7 +292,7 @@ def build(
         raise ValueError("late_window_hours must be >= 0")
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(data_dir)
     lake = DataDir(data_dir, lake_url=lake_url).lake()
     lake.check()
     target = data_dir / WAREHOUSE_NAME
@@ -302,6 +309,7 @@ def build(
             con.execute("checkpoint")
         finally:
             con.close()
+        make_private(temp)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ data-dir lock, the crash points that fault tests aim at, and the one error type 
 can fix (``UserError``). Nothing here knows Prefect or HTTP.
 """
 
-from storage.backends import LocalStorage, Storage
+from storage.backends import LocalStorage, Storage, ensure_dir, make_private
 from storage.datadir import DataDir, RunStore
 from storage.errors import UserError, first_line
 from storage.lake import untrusted_files, validate_account_name
@@ -17,7 +17,9 @@ __all__ = [
     "RunStore",
     "Storage",
     "UserError",
+    "ensure_dir",
     "first_line",
+    "make_private",
     "untrusted_files",
     "validate_account_name",
 ]

@@ -47,6 +47,8 @@ from storage.errors import UserError, first_line, writing
 __all__ = [
     "LAKE_URL_ENV",
     "LOCATION_FILE",
+    "PRIVATE_DIR",
+    "PRIVATE_FILE",
     "LocalStorage",
     "ObjectStorage",
     "Storage",
@@ -57,6 +59,7 @@ __all__ = [
     "lake_location",
     "lake_storage",
     "location_text",
+    "make_private",
     "open_storage",
     "publish_file",
     "recorded_lake_url",
@@ -84,16 +87,29 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# A fund's positions and trades: what margin-etl creates is for its owner alone (a stricter
+# umask still applies on top).
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
 def ensure_dir(path: Path) -> None:
-    """Create ``path`` and its missing parents, each made durable in its parent."""
+    """Create ``path`` and its missing parents (owner only), each made durable in its parent."""
     missing = []
     probe = path
     while not probe.exists():
         missing.append(probe)
         probe = probe.parent
     for directory in reversed(missing):
-        directory.mkdir(exist_ok=True)
+        directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         fsync_dir(directory.parent)
+
+
+def make_private(path: str | os.PathLike[str]) -> None:
+    """Make a file another library created (SQLite, DuckDB) the owner's alone, as ours are."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, PRIVATE_FILE & ~umask)
 
 
 @contextmanager
@@ -102,7 +118,8 @@ def publish_file(final: Path, token: str) -> Iterator[IO[bytes]]:
     temp = final.with_name(f".{final.name}.{token}.tmp")
     with writing(final):
         try:
-            with open(temp, "wb") as handle:
+            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            with os.fdopen(descriptor, "wb") as handle:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -181,6 +198,8 @@ def _s3_filesystem(
         endpoint_override=endpoint,
         # one PutObject for a file smaller than a part, instead of a three-request upload
         allow_delayed_open=True,
+        # the owner's alone on a store with ACLs, whatever the bucket's default grants
+        default_metadata={"ACL": "private"},
     )
 
 

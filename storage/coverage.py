@@ -24,6 +24,7 @@ from typing import Any, Self
 
 from models import STREAMS, from_ms, now_ms
 from storage import crashpoints
+from storage.backends import ensure_dir, make_private
 from storage.errors import state_database, writing
 from storage.lake import LakeWriter, WrittenFile
 
@@ -188,12 +189,13 @@ class CoverageLedger:
         self.data_dir = Path(data_dir)
         self.path = ledger_path(data_dir)
         with writing(self.path.parent):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_dir(self.path.parent)
         self._lock = threading.RLock()
         with self._guarded():
             self._conn = sqlite3.connect(
                 self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
             )
+            make_private(self.path)  # its WAL files take its mode
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             if self._conn.execute("PRAGMA quick_check").fetchone() != ("ok",):

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from storage.backends import ensure_dir, make_private
 from storage.errors import state_database, writing
 
 _SCHEMA = """
@@ -44,9 +45,10 @@ class RowFingerprints:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / "state" / "fingerprints.sqlite"
         with writing(self.path.parent):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_dir(self.path.parent)
         with self._guarded():
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            make_private(self.path)
             self._db.execute("pragma journal_mode=wal")
             self._db.executescript(_SCHEMA)
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
+from storage.backends import PRIVATE_FILE, ensure_dir
 from storage.errors import UserError, writing
 
 __all__ = ["LOCK_FILE", "DataDirLock"]
@@ -46,8 +47,8 @@ class DataDirLock:
         with writing(self.data_dir):
             if self.data_dir.exists() and not self.data_dir.is_dir():
                 raise UserError(f"data dir {self.data_dir} is a file, not a directory")
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            ensure_dir(self.data_dir)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -105,3 +105,13 @@ def test_block_holds_a_bucket_after_a_429() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(scenario()) >= 0.09
+
+
+def test_a_request_that_waits_a_window_says_so() -> None:
+    told: list[tuple[str, float]] = []
+    budget = WeightBudget(
+        replace(SETTINGS, window_s=1.2), on_wait=lambda reason, s: told.append((reason, s))
+    )
+    asyncio.run(spend_many(budget, TRADES, 9, 0.0))  # 90 weight, 80 a window: the 9th waits
+    assert [reason for reason, _ in told] == ["the weight budget's window"]
+    assert 1.0 <= told[0][1] <= 1.2

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,6 +25,7 @@ from connectors.errors import (
     ServerError,
     TransportFailure,
     UnknownSymbol,
+    Unreachable,
 )
 from tests.connectors.fake_binance import (
     FAST_RETRY,
@@ -286,3 +288,69 @@ def test_reprs_hide_credentials() -> None:
     assert KEY not in repr(client) and SECRET not in repr(client)
     assert KEY not in repr(vars(client))
     assert SECRET not in repr(vars(client))
+
+
+@pytest.mark.parametrize(
+    ("reply", "fix"),
+    [
+        (error(400, -2014, "API-key format invalid."), "the API key is malformed"),
+        (
+            error(401, -2015, "Invalid API-key, IP, or permissions for action."),
+            "the key is unknown, not allowed from this IP, or lacks the margin permission",
+        ),
+        (error(400, -1022, "Signature for this request is not valid."), "the secret does not"),
+        (error(400, -3003, "Margin account does not exist."), "this key's account has no cross"),
+    ],
+)
+def test_each_key_problem_says_what_to_fix_first(reply: httpx.Response, fix: str) -> None:
+    fake = account_fake()
+    fake.queue(ACCOUNT, reply)
+    with pytest.raises(BinanceError) as caught:
+        run(fake, read_account)
+    assert str(caught.value).startswith(fix)
+    assert_safe_one_line(caught.value)
+
+
+def test_a_refused_first_connection_is_fatal_at_once() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    client = MarginClient(
+        "https://api.binance.test", KEY, SECRET, settings(), transport=httpx.MockTransport(refuse)
+    )
+
+    async def scenario() -> None:
+        async with client:
+            pass
+
+    with pytest.raises(Unreachable, match=re.escape("cannot connect to https://api.binance.test")):
+        asyncio.run(scenario())
+    assert client.stats.requests == 1 and client.stats.retries == 0
+
+
+def test_a_retry_tells_what_it_waits_for() -> None:
+    told: list[tuple[str, float]] = []
+    slept: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    fake = account_fake()
+    fake.queue(ACCOUNT, error(503, -1001, "Internal error; unable to process your request."))
+    retry = replace(FAST_RETRY, backoff_base_s=2.0, backoff_max_s=2.0)
+    client = MarginClient(
+        "https://api.binance.test",
+        KEY,
+        SECRET,
+        replace(settings(), retry=retry),
+        transport=fake.transport(),
+        sleep=no_sleep,
+        on_wait=lambda reason, seconds: told.append((reason, seconds)),
+    )
+
+    async def scenario() -> Any:
+        async with client:
+            return await client.read_account()
+
+    asyncio.run(scenario())
+    assert slept and told == [(f"a retry after ServerError on {ACCOUNT}", slept[0])]
