@@ -192,6 +192,10 @@ def test_the_lake_is_whole_parquet_objects_in_the_hive_layout(
     assert (exported.data_dir / "lake" / "LOCATION").read_text().strip() == LAKE_URL
     assert (exported.data_dir / "state" / "coverage.sqlite").is_file()
     assert s3.uploads("lake/") == []
+    # the owner's alone, whatever the bucket grants by default
+    grants = s3.client.get_object_acl(Bucket=BUCKET, Key=keys[0])["Grants"]
+    assert [g["Permission"] for g in grants] == ["FULL_CONTROL"]
+    assert all(g["Grantee"].get("Type") == "CanonicalUser" for g in grants)
 
 
 def test_exported_rows_equal_the_truth(exported: Exported) -> None:
