@@ -47,8 +47,11 @@ HUGE = Decimal("12345678901234567890.123456789012345678")  # 38 digits, 18 after
 
 
 def scan(data_dir: Path, stream: str) -> str:
-    """The warehouse's own scan of a stream's files (``sql.runner.source_sql``), as a subquery."""
-    return f"({source_sql(STREAMS[stream], data_dir / 'lake')})"
+    """The warehouse's own scan of a stream's files (``sql.runner.source_sql``), as a subquery,
+    its relative paths resolved from the data dir as the warehouse resolves them."""
+    return f"({source_sql(STREAMS[stream], data_dir / 'lake')})".replace(
+        "'lake/", f"'{data_dir.as_posix()}/lake/"
+    )
 
 
 def loan_rows(
