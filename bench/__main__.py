@@ -17,6 +17,7 @@ BENCHMARKS = {
     "connector": "bench.bench_connector",  # export wall time vs the weight-budget bound, naive
     "export": "bench.bench_export",  # peak memory of a full large export vs 500 MB
     "sql": "bench.bench_sql",  # build + reconcile on 10 million ledger rows
+    "memory": "bench.bench_memory",  # peak RSS of export and build at 1x and 4x
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from functools import partial
 from typing import ParamSpec, TypeVar
@@ -736,10 +736,19 @@ def generate(
     return exchange
 
 
+# four times `large`'s history at its pace: what memory benchmarks compare `large` with
+LARGE4 = replace(
+    LARGE,
+    days=4 * LARGE.days,
+    crash_days=(70, 190, 310, 430),
+    failed_days=(9, 44, 101, 160, 222, 301, 388, 450),
+)
+
 PROFILES: dict[str, Profile] = {
     "default": DEFAULT,
     "long": LONG,
     "large": LARGE,
+    "large4": LARGE4,
     "tiny": TINY,
     "empty": EMPTY,
     "veteran": VETERAN,

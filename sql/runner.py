@@ -44,6 +44,7 @@ from storage import (
     LocalStorage,
     Storage,
     ensure_dir,
+    first_line,
     make_private,
     untrusted_files,
 )
@@ -301,6 +302,7 @@ def build(
         con = duckdb.connect(str(temp))
         try:
             con.execute("set enable_progress_bar = false")
+            _bound_resources(con, data_dir)
             _search_data_dir(con, data_dir)
             _load_chart(con, data_dir)
             models = _build_into(con, lake, late_window_hours)
@@ -344,6 +346,27 @@ def failed_data_tests(data_dir: Path) -> list[str]:
                 "the warehouse does not say how its data tests went: run `margin-etl build`"
             ) from None
     return [str(message) for (message,) in rows]
+
+
+# What a build may take of the machine, whatever the size of the history: DuckDB spills to
+# DATA_DIR beyond the memory limit. A person can change each with the environment.
+RESOURCE_SETTINGS = {
+    "memory_limit": ("MARGIN_ETL_DUCKDB_MEMORY_LIMIT", "1GB"),
+    "threads": ("MARGIN_ETL_DUCKDB_THREADS", "2"),
+}
+
+
+def _bound_resources(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Memory, threads and spill space for a build, from the environment or the defaults;
+    insertion order is not kept (no model relies on it, and keeping it costs memory)."""
+    for setting, (variable, default) in RESOURCE_SETTINGS.items():
+        value = os.environ.get(variable, default)
+        try:
+            con.execute(f"set {setting} = {_literal(value)}")
+        except duckdb.Error as exc:
+            raise BuildError(f"{variable}={value!r}: {first_line(exc)}") from None
+    con.execute("set preserve_insertion_order = false")
+    con.execute("set temp_directory = " + _literal(str(data_dir / ".duckdb-spill")))
 
 
 def _search_data_dir(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:

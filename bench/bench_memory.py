@@ -1,0 +1,101 @@
+"""Peak memory of a full export and of a full build, at one size and at four times it: flat
+in the size of the history is the aim (within 10 %).
+
+Export: the `large` scenario and `large4` (four times its history at the same pace), each
+read in full by a real `margin-etl export` process from a simulator in another process.
+Build: a generated lake (bench.bench_sql) of N and 4 N ledger lines, built by a real
+`margin-etl build` process. Peaks are the kernel's accounting of each child (wait4).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bench_sql import generate
+from bench.sim_process import simulator_process
+from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+UNLIMITED = 10**9  # weight is not what this measures
+WINDOW_MS = 1000  # a one-second window lifts allOrders' request cap 60-fold
+BUILD_ROWS = 2_500_000
+FLAT_WITHIN = 0.10
+
+
+def _child(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run a command to its end: (seconds, peak resident MB)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        errors = process.stderr.read().decode() if process.stderr else ""
+        raise RuntimeError(f"{command[3]} failed: {errors[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def export_peak(scenario: str) -> dict[str, Any]:
+    with (
+        simulator_process(scenario, weight_limit=UNLIMITED, weight_window_ms=WINDOW_MS) as url,
+        tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp,
+    ):
+        env = {
+            **os.environ,
+            "BINANCE_API_KEY": DEFAULT_API_KEY,
+            "BINANCE_API_SECRET": DEFAULT_API_SECRET,
+            "BINANCE_BASE_URL": url,
+            "MARGIN_ETL_WEIGHT_LIMIT": str(UNLIMITED),
+            "MARGIN_ETL_WEIGHT_WINDOW_S": str(WINDOW_MS // 1000),
+        }
+        data = Path(tmp) / "data"
+        command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
+        command += ["--data-dir", str(data), "--since", "2000-01-01"]
+        seconds, peak = _child(command, env)
+        rows = sum(_rows(f) for f in (data / "lake").rglob("*.parquet"))  # what the lake holds
+    return {
+        "scenario": scenario,
+        "rows": rows,
+        "seconds": round(seconds, 1),
+        "peak_mb": round(peak),
+    }
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def build_peak(rows: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench_memory_build_") as tmp:
+        data = Path(tmp)
+        generate(data / "lake", rows)
+        command = [sys.executable, "-m", "cli", "build", "--data-dir", str(data)]
+        seconds, peak = _child(command, dict(os.environ))
+    return {"ledger_rows": rows, "seconds": round(seconds, 1), "peak_mb": round(peak)}
+
+
+def _growth(small: dict[str, Any], big: dict[str, Any]) -> float:
+    return round(big["peak_mb"] / small["peak_mb"] - 1, 3)
+
+
+def run() -> dict[str, Any]:
+    exports = [export_peak("large"), export_peak("large4")]
+    builds = [build_peak(BUILD_ROWS), build_peak(4 * BUILD_ROWS)]
+    growth = {"export": _growth(*exports), "build": _growth(*builds)}
+    return {
+        "exports": exports,
+        "builds": builds,
+        "peak_growth_at_4x": growth,
+        "flat_within_10_percent": all(g <= FLAT_WITHIN for g in growth.values()),
+        "duckdb_memory_limit": os.environ.get("MARGIN_ETL_DUCKDB_MEMORY_LIMIT", "1GB"),
+    }
+
+
+if __name__ == "__main__":
+    print(run())
