@@ -81,7 +81,7 @@ def build_peak(rows: int) -> dict[str, Any]:
 
 
 def _growth(small: dict[str, Any], big: dict[str, Any]) -> float:
-    return round(big["peak_mb"] / small["peak_mb"] - 1, 3)
+    return round(float(big["peak_mb"]) / float(small["peak_mb"]) - 1, 3)
 
 
 def run() -> dict[str, Any]:
