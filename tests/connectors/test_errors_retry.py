@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -328,7 +329,9 @@ def test_a_refused_first_connection_is_fatal_at_once() -> None:
     assert client.stats.requests == 1 and client.stats.retries == 0
 
 
-def test_a_retry_tells_what_it_waits_for() -> None:
+def test_a_retry_tells_what_it_waits_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the backoff's jitter drawn at its top, so the wait (2 s) is one worth telling on any draw
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
     told: list[tuple[str, float]] = []
     slept: list[float] = []
 
