@@ -4,14 +4,16 @@
 --      loan's first hour, a liquidation's fills, a stale PENDING row) is a cause; findings
 --      at the same instant of one account are one cause (the legs of one fill, a loan missing
 --      from loans and from its ON_BORROW charge's hour).
---   2. Any other finding (an interval, an hour, a repay's split) is a consequence when such
---      a cause lies where it can shift it: in its region, for one of its assets (the latest
---      such cause wins).
---   3. What no row explains: an interval that breaks by d ending at a snapshot and the next
+--   2. A repay that did not pay interest first follows from such a cause before it (in its
+--      region, for its asset), else it is a cause itself.
+--   3. Any other finding (an interval, an hour) is a consequence when one of those causes lies
+--      where it can shift it: in its region, for one of its assets (the latest such cause
+--      wins).
+--   4. What no row explains: an interval that breaks by d ending at a snapshot and the next
 --      by -d is that snapshot; other breaks of one interval are one cause (whatever is
 --      missing there, in every asset); hours charged on another principal are the interval
 --      they lie in when it breaks too, else one cause per asset and stretch between
---      snapshots; a repay's split, its own.
+--      snapshots.
 -- test: unique(break_id)
 -- test: not_null(break_id, cause_id)
 with findings as (
@@ -26,7 +28,7 @@ primaries as (
     where is_primary
 ),
 
-primary_causes as (
+row_causes as (
     select
         cause_id,
         account,
@@ -36,9 +38,51 @@ primary_causes as (
     group by cause_id, account
 ),
 
+-- a repay that did not pay interest first may itself follow from a missing row before it
+splits as (
+    select * from findings
+    where kind = 'repay_split'
+),
+
+linked_splits as (
+    select
+        splits.break_id,
+        arg_max(row_causes.cause_id, row_causes.happened_at) as cause_id
+    from splits
+    inner join row_causes
+        on splits.account = row_causes.account
+        and list_has_any(row_causes.assets, splits.assets)
+        and row_causes.happened_at
+        > coalesce(splits.region_start, cast('-infinity' as timestamp))
+        and row_causes.happened_at <= splits.region_end
+    group by splits.break_id
+),
+
+own_splits as (
+    select
+        splits.break_id,
+        'at:' || splits.account || ':' || epoch_ms(splits.happened_at) as cause_id,
+        splits.account,
+        splits.happened_at,
+        splits.assets
+    from splits
+    anti join linked_splits on splits.break_id = linked_splits.break_id
+),
+
+primary_causes as (
+    select * from row_causes
+    union all by name
+    select
+        cause_id,
+        account,
+        happened_at,
+        assets
+    from own_splits
+),
+
 consequences as (
     select * from findings
-    where not is_primary
+    where not is_primary and kind <> 'repay_split'
 ),
 
 linked as (
@@ -140,17 +184,6 @@ hour_links as (
         unexplained_hours.segment_start, unexplained_hours.segment_end
 ),
 
-own_links as (
-    select
-        break_id,
-        'at:' || account || ':' || epoch_ms(happened_at) as cause_id
-    from unexplained
-    where
-        kind not in (
-            'principal', 'interest', 'balance', 'interest_principal', 'interest_missing_hour'
-        )
-),
-
 final as (
     select
         break_id,
@@ -165,7 +198,12 @@ final as (
     union all
     select * from hour_links
     union all
-    select * from own_links
+    select * from linked_splits
+    union all
+    select
+        break_id,
+        cause_id
+    from own_splits
 )
 
 select * from final

@@ -35,7 +35,7 @@ final as (
     select
         pending.*,
         horizon.newest_fetched_at,
-        date_diff('hour', pending.ledger_at, horizon.newest_fetched_at) as age_hours,
+        date_diff('minute', pending.ledger_at, horizon.newest_fetched_at) // 60 as age_hours,
         pending.ledger_at
         >= horizon.newest_fetched_at - to_hours(settings.pending_max_age_hours) as is_young
     from pending

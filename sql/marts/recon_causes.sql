@@ -40,7 +40,10 @@ grouped as (
         arg_min(detail, description_rank) as row_detail,
         string_agg(distinct asset, ', ' order by asset) as assets,
         min(happened_at) as happened_at,
-        min(coalesce(interval_start, interval_end)) as span_start,
+        case
+            when not bool_or(interval_kind = 'opening')
+                then min(coalesce(interval_start, interval_end))
+        end as span_start,
         max(interval_end) as span_end,
         min(interval_end) as first_end,
         count(*) as symptoms,

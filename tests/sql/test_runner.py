@@ -114,7 +114,7 @@ def test_a_failed_build_keeps_the_previous_warehouse(handmade: LakeFactory) -> N
     with pytest.raises(BuildError, match=r"int_ledger|stg_loans"):
         build(lake.data_dir)
     assert lake.query("select count(*) from int_ledger") == before
-    assert sorted(p.name for p in lake.data_dir.iterdir()) == ["lake", "warehouse.duckdb"]
+    assert sorted(p.name for p in lake.data_dir.iterdir()) == ["lake", "state", "warehouse.duckdb"]
 
 
 def test_a_failed_data_test_names_model_rule_and_rows(handmade: LakeFactory) -> None:
