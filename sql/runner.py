@@ -376,6 +376,9 @@ def build(
         con = duckdb.connect(str(temp))
         try:
             con.execute("set enable_progress_bar = false")
+            # an as-of join whose left side is estimated small (a CTE) would run as a loop
+            # join over every pair: minutes on a large lake
+            con.execute("set asof_loop_join_threshold = 0")
             models = _build_into(con, data_dir, lake, settings)
             results = run_data_tests(con, data_tests(models))
             _record_data_tests(con, results)

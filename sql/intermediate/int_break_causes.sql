@@ -5,7 +5,9 @@
 --      at the same instant of one account are one cause (the legs of one fill, a loan missing
 --      from loans and from its ON_BORROW charge's hour).
 --   2. A repay that did not pay interest first follows from such a cause before it (in its
---      region, for its asset), else it is a cause itself.
+--      region, for its asset), or from hours charged wrong before it (it goes with them), or
+--      from an earlier such repay (which left it the wrong interest to pay); else it is a
+--      cause itself.
 --   3. Any other finding (an interval, an hour) is a consequence when one of those causes lies
 --      where it can shift it: in its region, for one of its assets (the latest such cause
 --      wins).
@@ -58,15 +60,62 @@ linked_splits as (
     group by splits.break_id
 ),
 
-own_splits as (
-    select
-        splits.break_id,
-        'at:' || splits.account || ':' || epoch_ms(splits.happened_at) as cause_id,
-        splits.account,
-        splits.happened_at,
-        splits.assets
+unlinked_splits as (
+    select splits.*
     from splits
     anti join linked_splits on splits.break_id = linked_splits.break_id
+),
+
+-- hours charged wrong before it shift the interest a repay met: it goes with those hours
+hour_symptoms as (
+    select * from findings
+    where
+        kind = 'interest_missing_hour'
+        or (kind = 'interest_principal' and interval_kind = 'periodic')
+),
+
+splits_after_hours as (
+    select unlinked_splits.*
+    from unlinked_splits
+    semi join hour_symptoms
+        on unlinked_splits.account = hour_symptoms.account
+        and unlinked_splits.asset = hour_symptoms.asset
+        and hour_symptoms.interval_start
+        > coalesce(unlinked_splits.region_start, cast('-infinity' as timestamp))
+        and hour_symptoms.interval_start < unlinked_splits.happened_at
+),
+
+first_splits as (
+    select unlinked_splits.*
+    from unlinked_splits
+    anti join splits_after_hours on unlinked_splits.break_id = splits_after_hours.break_id
+),
+
+-- a repay that paid the wrong interest leaves the next one to pay it: one cause, the first
+chained_splits as (
+    select
+        later.break_id,
+        arg_min(
+            'at:' || earlier.account || ':' || epoch_ms(earlier.happened_at), earlier.happened_at
+        ) as cause_id
+    from first_splits as later
+    inner join first_splits as earlier
+        on later.account = earlier.account
+        and later.asset = earlier.asset
+        and earlier.happened_at < later.happened_at
+        and earlier.happened_at > coalesce(later.region_start, cast('-infinity' as timestamp))
+    group by later.break_id
+),
+
+own_splits as (
+    select
+        first_splits.break_id,
+        'at:' || first_splits.account || ':' || epoch_ms(first_splits.happened_at) as cause_id,
+        first_splits.account,
+        first_splits.happened_at,
+        first_splits.assets
+    from first_splits
+    anti join chained_splits on first_splits.break_id = chained_splits.break_id
 ),
 
 primary_causes as (
@@ -162,6 +211,8 @@ interval_causes as (
 unexplained_hours as (
     select * from unexplained
     where kind in ('interest_principal', 'interest_missing_hour')
+    union all by name
+    select * from splits_after_hours
 ),
 
 hour_links as (
@@ -199,6 +250,8 @@ final as (
     select * from hour_links
     union all
     select * from linked_splits
+    union all
+    select * from chained_splits
     union all
     select
         break_id,

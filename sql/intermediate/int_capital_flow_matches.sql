@@ -15,7 +15,9 @@
 -- tranId, assets out and in), other types by themselves.
 -- match_status: matched, differs (both sides, another asset, amount or time), missing_typed,
 -- missing_flow; status: recon_status over the row (unverified outside the span both were read
--- in; a young PENDING typed row without its flow row is provisional: it may fail).
+-- in; a young PENDING typed row without its flow row is provisional: it may fail). Typed rows
+-- older than the capital flow's start are left out; flow_side, typed_side and description
+-- name both sides of a row that does not match.
 -- test: unique(account, match_key)
 -- test: accepted_values(match_status: matched, differs, missing_typed, missing_flow)
 -- test: accepted_values(status: RECON_STATUSES)
@@ -65,6 +67,18 @@ horizon as (
 
 settings as (
     select * from recon_settings
+),
+
+windows as (
+    select
+        openings.account,
+        greatest(openings.history_read_from, coverage.covered_from) as checked_from,
+        least(openings.history_read_to, coverage.covered_to) as checked_to
+    from openings
+    inner join coverage
+        on openings.account = coverage.account
+        and coverage.stream = 'capital_flow'
+        and coverage.partition_key = ''
 ),
 
 typed_transfers as (
@@ -157,7 +171,7 @@ typed_interest as (
     where is_converted
 ),
 
-typed_rows as (
+all_typed_rows as (
     select * from typed_transfers
     union all by name
     select * from typed_loans
@@ -167,6 +181,15 @@ typed_rows as (
     select * from typed_fills
     union all by name
     select * from typed_interest
+),
+
+-- typed rows from where the capital flow was read on (older ones cannot be checked)
+typed_rows as (
+    select all_typed_rows.*
+    from all_typed_rows
+    semi join windows
+        on all_typed_rows.account = windows.account
+        and all_typed_rows.happened_at >= windows.checked_from
 ),
 
 flow_rows as (
@@ -333,18 +356,6 @@ all_rows as (
     from self_explained
 ),
 
-windows as (
-    select
-        openings.account,
-        greatest(openings.history_read_from, coverage.covered_from) as checked_from,
-        least(openings.history_read_to, coverage.covered_to) as checked_to
-    from openings
-    inner join coverage
-        on openings.account = coverage.account
-        and coverage.stream = 'capital_flow'
-        and coverage.partition_key = ''
-),
-
 described as (
     select
         coalesce('flow:' || all_rows.flow_id, 'typed:' || all_rows.row_key) as match_key,
@@ -370,6 +381,7 @@ described as (
             false
         ) as is_checkable,
         case
+            when all_rows.match_status = 'matched' then null
             when all_rows.flow_id is null then 'capital flow: none'
             else
                 'capital flow ' || all_rows.flow_type || ' ' || plain_decimal(all_rows.flow_amount)
@@ -377,6 +389,7 @@ described as (
                 || ' (id ' || all_rows.flow_id || ', tranId ' || all_rows.flow_tran_id || ')'
         end as flow_side,
         case
+            when all_rows.match_status = 'matched' then null
             when all_rows.typed_row is null then 'typed history: none'
             when all_rows.typed_asset is null then all_rows.typed_row
             else

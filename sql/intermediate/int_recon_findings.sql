@@ -273,6 +273,8 @@ repay_findings as (
             when probes.interest_segment_start is null then probes.segment_end
             else repays.repaid_at
         end as region_end,
+        probes.interest_segment_start as segment_start,
+        probes.segment_end,
         [repays.asset] as assets
     from repays
     left join probes

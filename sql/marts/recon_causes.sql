@@ -67,7 +67,7 @@ final as (
         account,
         status,
         case
-            when row_kind is not null then row_kind
+            when cause_family = 'at' then row_kind
             when cause_family = 'snapshot' then 'snapshot'
             when cause_family = 'interval' then 'interval'
             else 'hours'
@@ -77,7 +77,7 @@ final as (
         span_start,
         span_end,
         case
-            when row_detail is not null then row_detail
+            when cause_family = 'at' then row_detail
             when cause_family = 'snapshot'
                 then
                     'the snapshot at ' || iso_utc(first_end)

@@ -304,6 +304,8 @@ def snapshot_rows(
     locked = locked or {}
     rows = []
     for asset, pos in sorted(account_state(history, moment).items()):
+        if not (pos.balance or pos.borrowed or pos.interest):
+            continue  # the exchange lists no empty asset
         lock = locked.get(asset, D(0))
         rows.append(
             {
