@@ -2,7 +2,7 @@
 --   the charge: interest = ceil8(principal x rate / 24) (a charge paid in BNB is checked
 --   against the capital flow's deduction instead: int_capital_flow_matches);
 --   the rate: the daily rate in force for its asset at that hour in the exported rate history
---   (stg_interest_rates; checked where the rate history was read);
+--   (stg_interest_rates; checked where the rate history was read from that hour on);
 --   the principal: its hour's charges add up to the principal outstanding (PERIODIC) or to the
 --   loans then made (ON_BORROW).
 -- audit_status (the first that fails): 'charge_mismatch', 'rate_mismatch',
@@ -32,8 +32,9 @@ with_rates as (
         charges.*,
         rates.daily_rate as published_rate,
         rates.rate_from as published_from,
+        -- rates change on the hour: the hour's published rate must have been read
         coalesce(
-            charges.accrued_at >= coverage.covered_from
+            date_trunc('hour', charges.accrued_at) >= coverage.covered_from
             and charges.accrued_at < coverage.covered_to,
             false
         ) as is_rate_checkable
