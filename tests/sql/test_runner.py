@@ -173,3 +173,37 @@ def test_keys_and_enums_are_declared_for_every_staging_model() -> None:
 def test_build_rejects_a_negative_late_window(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="late_window_hours"):
         build(tmp_path, late_window_hours=-1)
+
+
+def test_reconcile_prints_root_causes_first(handmade: LakeFactory) -> None:
+    def drop_loan(history: dict[str, list[Row]]) -> None:
+        history["loans"] = [r for r in history["loans"] if r["txId"] != 12]
+
+    lake = handmade(plant=drop_loan)
+    done = CliRunner().invoke(app, ["reconcile", "--data-dir", str(lake.data_dir)])
+    assert done.exit_code == 1, done.output
+    lines = done.output.splitlines()
+    assert lines[0] == "root causes (1):"
+    assert lines[1].startswith(
+        "  1. [break] capital_flow BTC 2024-01-01 03:45:00 (9 rows, acct1): borrow of 0.01 BTC"
+    )
+    assert "reconciliation: 9 break row(s) from 1 root cause(s)" in done.output
+    assert "verified (acct1): 2 of 2 asset(s) from 2023-12-31 00:00 on (anchored: opening)" in (
+        done.output
+    )
+
+
+def test_reconcile_strict_counts_provisional_rows(handmade: LakeFactory) -> None:
+    def still_pending(history: dict[str, list[Row]]) -> None:
+        next(r for r in history["repays"] if r["txId"] == 20)["status"] = "PENDING"
+
+    lake = handmade(r3_history=still_pending)
+    lenient = CliRunner().invoke(app, ["reconcile", "--data-dir", str(lake.data_dir)])
+    assert lenient.exit_code == 0, lenient.output
+    assert (
+        "provisional: 4 row(s) that may still change (not counted: --strict counts them); "
+        "the oldest at 2024-01-01 06:30:00 (pending USDT)"
+    ) in lenient.output
+    strict = CliRunner().invoke(app, ["reconcile", "--strict", "--data-dir", str(lake.data_dir)])
+    assert strict.exit_code == 1, strict.output
+    assert "  1. [provisional] pending USDT 2024-01-01 06:30:00 (4 rows, acct1)" in strict.output
