@@ -28,6 +28,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -285,12 +286,12 @@ def _coverage_rows(data_dir: Path) -> tuple[list[tuple[object, ...]], list[tuple
     path = ledger_path(data_dir)
     if not path.exists():
         return [], []
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as ledger:
-        windows = ledger.execute(
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as ledger:
+        windows: list[tuple[object, ...]] = ledger.execute(
             "SELECT account, stream, partition, start_ms, end_ms, rows, run_id, marked_at_ms"
             " FROM coverage"
         ).fetchall()
-        runs = [
+        runs: list[tuple[object, ...]] = [
             (account, run_id, status, json.loads(params or "{}").get("since_ms"), started)
             for account, run_id, status, params, started in ledger.execute(
                 "SELECT account, run_id, status, params, started_at_ms FROM runs"

@@ -22,7 +22,7 @@
 -- test: accepted_values(match_status: matched, differs, missing_typed, missing_flow)
 -- test: accepted_values(status: RECON_STATUSES)
 with flows as (
-    select * from stg_capital_flow
+    select * from int_capital_flow
 ),
 
 transfers as (
@@ -37,12 +37,8 @@ repays as (
     select * from stg_repays
 ),
 
-trade_lines as (
-    select * from int_ledger_trades
-),
-
-charges as (
-    select * from int_interest_charges
+ledger as (
+    select * from int_ledger
 ),
 
 liquidations as (
@@ -142,7 +138,11 @@ typed_fills as (
         'trade' as flow_class,
         symbol,
         trade_id as tran_id,
-        leg,
+        case
+            when entry_type in ('TRADE_BASE', 'LIQUIDATION_BASE') then 'base'
+            when entry_type in ('TRADE_QUOTE', 'LIQUIDATION_QUOTE') then 'quote'
+            else 'commission'
+        end as leg,
         asset,
         balance_effect as amount,
         true as is_amount_known,
@@ -150,7 +150,8 @@ typed_fills as (
         status,
         entry_key as row_key,
         'fill ' || symbol || ' id ' || trade_id || ' ' || leg || ' leg' as typed_row
-    from trade_lines
+    from ledger
+    where source_stream = 'trades'
 ),
 
 typed_interest as (
@@ -161,14 +162,14 @@ typed_interest as (
         tx_id as tran_id,
         '' as leg,
         asset,
-        -interest as amount,
+        balance_effect as amount,
         true as is_amount_known,
-        accrued_at as happened_at,
-        'CONFIRMED' as status,
-        'interest:' || interest_key as row_key,
-        interest_type || ' charge txId ' || tx_id as typed_row
-    from charges
-    where is_converted
+        ledger_at as happened_at,
+        status,
+        entry_key as row_key,
+        'charge paid in BNB txId ' || tx_id as typed_row
+    from ledger
+    where entry_type = 'INTEREST_CONVERTED'
 ),
 
 all_typed_rows as (
@@ -220,25 +221,96 @@ flow_rows as (
     from flows
 ),
 
+-- each side's rows numbered among rows of the same key (a key is one row but for duplicates:
+-- only those are sorted)
+flow_duplicates as (
+    select
+        account,
+        flow_class,
+        coalesce(symbol, '') as match_symbol,
+        tran_id,
+        leg
+    from flow_rows
+    group by all
+    having count(*) > 1
+),
+
 keyed_flows as (
     select
-        *,
-        case when flow_class = 'trade' then coalesce(symbol, '') else '' end as match_symbol,
+        flow_rows.*,
+        case
+            when flow_rows.flow_class = 'trade' then coalesce(flow_rows.symbol, '') else ''
+        end as match_symbol,
+        1 as ordinal
+    from flow_rows
+    anti join flow_duplicates
+        on flow_rows.account = flow_duplicates.account
+        and flow_rows.flow_class = flow_duplicates.flow_class
+        and coalesce(flow_rows.symbol, '') = flow_duplicates.match_symbol
+        and flow_rows.tran_id = flow_duplicates.tran_id
+        and flow_rows.leg = flow_duplicates.leg
+    where flow_rows.flow_class in ('transfer', 'borrow', 'repay', 'trade', 'interest')
+    union all by name
+    select
+        flow_rows.*,
+        case
+            when flow_rows.flow_class = 'trade' then coalesce(flow_rows.symbol, '') else ''
+        end as match_symbol,
         row_number() over (
-            partition by account, flow_class, match_symbol, tran_id, leg
-            order by flow_id
+            partition by
+                flow_rows.account, flow_rows.flow_class, match_symbol,
+                flow_rows.tran_id, flow_rows.leg
+            order by flow_rows.flow_id
         ) as ordinal
     from flow_rows
-    where flow_class in ('transfer', 'borrow', 'repay', 'trade', 'interest')
+    semi join flow_duplicates
+        on flow_rows.account = flow_duplicates.account
+        and flow_rows.flow_class = flow_duplicates.flow_class
+        and coalesce(flow_rows.symbol, '') = flow_duplicates.match_symbol
+        and flow_rows.tran_id = flow_duplicates.tran_id
+        and flow_rows.leg = flow_duplicates.leg
+    where flow_rows.flow_class in ('transfer', 'borrow', 'repay', 'trade', 'interest')
+),
+
+typed_duplicates as (
+    select
+        account,
+        flow_class,
+        symbol,
+        tran_id,
+        leg
+    from typed_rows
+    group by all
+    having count(*) > 1
 ),
 
 keyed_typed as (
     select
-        *,
+        typed_rows.*,
+        1 as ordinal
+    from typed_rows
+    anti join typed_duplicates
+        on typed_rows.account = typed_duplicates.account
+        and typed_rows.flow_class = typed_duplicates.flow_class
+        and typed_rows.symbol = typed_duplicates.symbol
+        and typed_rows.tran_id = typed_duplicates.tran_id
+        and typed_rows.leg = typed_duplicates.leg
+    union all by name
+    select
+        typed_rows.*,
         row_number() over (
-            partition by account, flow_class, symbol, tran_id, leg order by happened_at, row_key
+            partition by
+                typed_rows.account, typed_rows.flow_class, typed_rows.symbol,
+                typed_rows.tran_id, typed_rows.leg
+            order by typed_rows.happened_at, typed_rows.row_key
         ) as ordinal
     from typed_rows
+    semi join typed_duplicates
+        on typed_rows.account = typed_duplicates.account
+        and typed_rows.flow_class = typed_duplicates.flow_class
+        and typed_rows.symbol = typed_duplicates.symbol
+        and typed_rows.tran_id = typed_duplicates.tran_id
+        and typed_rows.leg = typed_duplicates.leg
 ),
 
 paired as (

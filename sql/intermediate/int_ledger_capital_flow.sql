@@ -7,7 +7,7 @@
 -- cross-checked (int_capital_flow_matches). The capital flow is kept 90 days: before it,
 -- these movements are unknown and the balance figure is not verified (int_coverage_needs).
 with flows as (
-    select * from stg_capital_flow
+    select * from int_capital_flow
 ),
 
 repays as (

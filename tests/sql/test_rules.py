@@ -144,7 +144,7 @@ def test_bnb_paid_other_than_the_capital_flow_says_is_one_cause(handmade: LakeFa
     }
     kind, description = only_cause(lake)
     assert kind == "capital_flow"
-    assert description.startswith("PERIODIC_CONVERTED charge txId 111 differs")
+    assert description.startswith("charge paid in BNB txId 111 differs")
     assert "capital flow BNB_INTEREST_DEDUCTION -0.00000547 BNB" in description
 
 
