@@ -126,7 +126,7 @@ DEFAULT = Profile(
     liquidation_fee_bp=200,
     bnb_interest_days=((30, 40),),
     auto_repays_per_week={"AUTO": 1, "BNB_AUTO_REPAY": 1, "POINT_AUTO_REPAY": 1},
-    slow_days=(70,),  # PENDING for days, settled before start (rows PENDING at start settle
+    slow_days=(65,),  # PENDING for days, settled before start (rows PENDING at start settle
     # within the live hour: the scripted end's)
     isolated_pairs=("BTCUSDT",),
     isolated_per_week=2,
