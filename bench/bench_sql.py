@@ -7,6 +7,10 @@ a correct build reports no breaks. Per account: two transfers in (the opening), 
 and BTCUSDT trades with commissions, spread over the period; a daily snapshot every day.
 Every tenth account was exported with the seed API: its charges carry no txId (the
 content-and-ordinal key of stg_interest), and each hour's ten charges are identical rows.
+The capital flow (every fill's legs) and the published hourly rates are there for the last
+90 and 180 days, as the exchange keeps them; the coverage ledger says so, and that every other
+stream was read from a day before the opening (asked with --since): so the principal is
+checked from the opening, interest and balances from where those streams start.
 """
 
 from __future__ import annotations
@@ -20,10 +24,26 @@ from typing import Any
 import duckdb
 
 from sql.runner import build, reconcile
+from storage.coverage import CoverageLedger
 
 ACCOUNTS = 50
 LOANS_PER_ACCOUNT = 10
 START = "TIMESTAMPTZ '2024-01-01 00:00:00+00'"
+START_MS = 1_704_067_200_000  # 2024-01-01 UTC
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+RETENTION_MS = {"capital_flow": 90 * DAY_MS, "interest_rates": 180 * DAY_MS}
+COVERED = (
+    ("transfers", ("ROLL_IN", "ROLL_OUT")),
+    ("loans", ("USDT", "BTC")),
+    ("repays", ("USDT", "BTC")),
+    ("interest", ("",)),
+    ("interest_rates", ("USDT", "BTC")),
+    ("liquidations", ("",)),
+    ("capital_flow", ("",)),
+    ("orders", ("BTCUSDT",)),
+    ("trades", ("BTCUSDT",)),
+)
 # every lake row is fetched "two days after the end", so no interval is provisional
 META = """
     'acct' || a as _account, 'bench' as _run_id, {fetched} as _fetched_at,
@@ -60,14 +80,85 @@ def generate(lake: Path, rows: int) -> dict[str, int]:
             {START} + to_hours({hours}) + interval 2 day as fetched_at
         """
     )
-    _copy(con, lake, "transfers", _transfers())
-    _copy(con, lake, "loans", _loans())
+    con.execute(f"create temp table transfers as {_transfers()}")
+    con.execute(f"create temp table loans as {_loans()}")
+    _copy(con, lake, "transfers", "select * from transfers")
+    _copy(con, lake, "loans", "select * from loans")
     _copy(con, lake, "interest", _interest(hours))
     con.execute(f"create temp table trades as {_trades(trades, per_account, hours)}")
     _copy(con, lake, "trades", "select * from trades")
     _copy(con, lake, "account_snapshots", _daily_snapshots(hours))
+    end_ms = START_MS + (hours + 1) * HOUR_MS
+    kept = {stream: max(START_MS, end_ms - ms) for stream, ms in RETENTION_MS.items()}
+    _copy(con, lake, "capital_flow", _capital_flow(kept["capital_flow"]))
+    _copy(con, lake, "interest_rates", _rates(kept["interest_rates"], end_ms))
     con.close()
+    _cover(lake.parent, end_ms, kept)
     return {"accounts": ACCOUNTS, "trades": trades, "hours": hours}
+
+
+def _cover(data_dir: Path, end_ms: int, kept: dict[str, int]) -> None:
+    """The coverage ledger of one export per account, asked to read from a day before the
+    opening; the streams the exchange keeps for a while only from where they start."""
+    since = START_MS - DAY_MS
+    with CoverageLedger(data_dir) as ledger:
+        for a in range(ACCOUNTS):
+            account, run = f"acct{a}", f"bench-acct{a}"
+            ledger.start_run(run, account, {"since_ms": since})
+            for stream, partitions in COVERED:
+                start = kept.get(stream, since)
+                for partition in partitions:
+                    ledger.mark(account, stream, partition, start, end_ms, 0, run)
+            ledger.finish_run(run, "completed", {})
+
+
+def _capital_flow(from_ms: int) -> str:
+    """Every transfer, loan and fill leg from `from_ms` on, as the capital flow reports them."""
+    columns = "_account, _run_id, _fetched_at, _api, account, month"
+    return f"""
+        with legs as (
+            select "txId" as id, cast(null as varchar) as symbol, "timestamp" as "time",
+                asset, 'TRANSFER' as "type", amount, 0 as leg, {columns}
+            from transfers
+            union all
+            select "txId", null, "timestamp", asset, 'BORROW', principal, 0, {columns}
+            from loans
+            union all
+            select id, symbol, "time", 'BTC',
+                case when "isBuyer" then 'BUY_INCOME' else 'SELL_EXPENSE' end,
+                case when "isBuyer" then qty else -qty end, 1, {columns}
+            from trades
+            union all
+            select id, symbol, "time", 'USDT',
+                case when "isBuyer" then 'BUY_EXPENSE' else 'SELL_INCOME' end,
+                case when "isBuyer" then -"quoteQty" else "quoteQty" end, 2, {columns}
+            from trades
+            union all
+            select id, symbol, "time", "commissionAsset", 'TRADING_COMMISSION', -commission, 3,
+                {columns}
+            from trades
+        )
+        select epoch_ms("time") * 1000
+                + row_number() over (partition by "time" order by _account, id, leg) - 1 as id,
+            id as "tranId", "time" as "timestamp", asset, symbol, "type",
+            cast(amount as decimal(38, 18)) as amount, '' as note,
+            _account, _run_id, _fetched_at, _api, '' as _partition, account, month
+        from legs
+        where epoch_ms("time") >= {from_ms}
+    """
+
+
+def _rates(from_ms: int, end_ms: int) -> str:
+    """The published daily rate of USDT and BTC, one row an hour."""
+    first, last = ((ms - START_MS) // HOUR_MS for ms in (from_ms, end_ms))
+    return f"""
+        select asset, cast(rate as decimal(38, 18)) as "dailyInterestRate",
+            {START} + to_hours(h) as "timestamp", 0 as "vipLevel",
+            {_meta(f"{START} + to_hours(h)", "asset")}
+        from params, range({ACCOUNTS}) as accounts (a),
+            (values ('USDT', 0.0002), ('BTC', 0.0001)) as rates (asset, rate),
+            range({first}, {last}) as hours (h)
+    """
 
 
 def _transfers() -> str:

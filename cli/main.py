@@ -161,11 +161,16 @@ def build(data_dir: DataDirOption = None) -> None:
 
 
 @app.command()
-def reconcile(data_dir: DataDirOption = None) -> None:
-    """Print the reconciliation breaks; exit 0 when none, 1 when there are breaks."""
+def reconcile(
+    data_dir: DataDirOption = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Count provisional rows (may still change) as breaks.")
+    ] = False,
+) -> None:
+    """Print the breaks by root cause; exit 0 when none, 1 when there are breaks."""
     from cli.warehouse import reconcile_cli
 
-    raise typer.Exit(reconcile_cli(_data_dir(data_dir, writes=False)))
+    raise typer.Exit(reconcile_cli(_data_dir(data_dir, writes=False), strict=strict))
 
 
 @app.command()

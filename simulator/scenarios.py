@@ -122,6 +122,14 @@ DEFAULT = Profile(
     repays=3,
     crash_days=(45,),
     failed_days=(10, 20, 33, 50, 61),
+    # the rarer rules a reconciliation must get right, on a small scale (`make demo` shows them)
+    liquidation_fee_bp=200,
+    bnb_interest_days=((30, 40),),
+    auto_repays_per_week={"AUTO": 1, "BNB_AUTO_REPAY": 1, "POINT_AUTO_REPAY": 1},
+    slow_days=(65,),  # PENDING for days, settled before start (rows PENDING at start settle
+    # within the live hour: the scripted end's)
+    isolated_pairs=("BTCUSDT",),
+    isolated_per_week=2,
 )
 
 LONG = Profile(

@@ -5,11 +5,15 @@ from sql.runner import (
     Break,
     BuildError,
     BuildResult,
+    Cause,
+    VerifiedFrom,
     WarehouseError,
     build,
     failed_data_tests,
     load_models,
     reconcile,
+    root_causes,
+    verified_from,
 )
 from sql.warehouse import Answer, Warehouse, open_warehouse
 
@@ -20,6 +24,8 @@ __all__ = [
     "Break",
     "BuildError",
     "BuildResult",
+    "Cause",
+    "VerifiedFrom",
     "Warehouse",
     "WarehouseError",
     "build",
@@ -31,4 +37,6 @@ __all__ = [
     "plain_decimal",
     "reconcile",
     "report",
+    "root_causes",
+    "verified_from",
 ]

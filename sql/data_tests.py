@@ -49,10 +49,36 @@ ENTRY_TYPES = (
     "COMMISSION",
     "LIQUIDATION_BASE",
     "LIQUIDATION_QUOTE",
+    "LIQUIDATION_FEE",
+    "LIQUIDATION_OTHER",
+    "CONVERSION",
+    "COMMISSION_RETURN",
+    "REPAY_DEBIT",
 )
-RECON_STATUSES = ("matched", "break", "provisional")
-BREAK_KINDS = ("principal", "interest", "balance", "interest_charge", "interest_principal")
-AUDIT_STATUSES = ("ok", "charge_mismatch", "principal_mismatch", "principal_unknown", "not_audited")
+RECON_STATUSES = ("matched", "break", "provisional", "unverified")
+BREAK_KINDS = (
+    "principal",
+    "interest",
+    "balance",
+    "interest_charge",
+    "interest_rate",
+    "interest_principal",
+    "interest_missing_hour",
+    "interest_missing_on_borrow",
+    "repay_split",
+    "liquidation_fills",
+    "capital_flow",
+    "pending",
+    "pending_stale",
+)
+AUDIT_STATUSES = (
+    "ok",
+    "charge_mismatch",
+    "rate_mismatch",
+    "principal_mismatch",
+    "principal_unknown",
+    "not_audited",
+)
 # how a report's figure was tied to the snapshots (statement_ties)
 TIE_STATUSES = ("tied", "unverified", "provisional", "break")
 # the sets a model's `accepted_values(column: NAME)` line may name

@@ -14,13 +14,71 @@ create or replace macro iso_utc(t) as (
     strftime(t, '%Y-%m-%dT%H:%M:%S.%g') || 'Z'
 );
 
--- A reconciliation row's status: a zero difference matches; a non-zero one is provisional while
--- rows may still change (PENDING rows inside, or the row ends within the late-arrival
--- window of the account's newest fetch), and a break otherwise.
-create or replace macro recon_status(difference, pending_rows, is_within_late_window) as (
+-- Exact arithmetic on amounts in integers of 1e-8 (HUGEINT): every amount Binance reports has
+-- at most 8 decimals (data tests check it), so to_units is exact, and a product of two amounts
+-- (up to 1e20 each, the lake's DECIMAL(38, 18)) cannot overflow where its result can be held.
+create or replace macro to_units(x) as (
+    cast(floor(x) as hugeint) * 100000000 + cast((x - floor(x)) * 100000000 as hugeint)
+);
+
+create or replace macro from_units(units) as (
+    cast(cast(units as decimal(38, 0)) * cast(0.00000001 as decimal(9, 8)) as decimal(38, 18))
+);
+
+-- The exact product of two amounts (price x qty): units x units is in 1e-16.
+create or replace macro exact_product(a, b) as (
+    cast(
+        cast(to_units(a) * to_units(b) as decimal(38, 0))
+        * cast(0.0000000000000001 as decimal(17, 16))
+        as decimal(38, 18)
+    )
+);
+
+-- One hour's interest in units, ceil8(principal x daily rate / 24): ceil(p x r / (24 x 1e8))
+-- over units of 1e-8. Null for a rate above 100 a day (the product could pass HUGEINT; no
+-- real rate comes near).
+create or replace macro hourly_interest_units(principal, daily_rate) as (
     case
+        when to_units(daily_rate) between 0 and 10000000000
+            then (to_units(principal) * to_units(daily_rate) + 2399999999) // 2400000000
+    end
+);
+
+-- Every sum of a subset of `amounts` (a list; 0 is the empty subset). A PENDING row excuses its
+-- own amount only: a difference is excused when it is the sum of some pending rows' amounts
+-- (those that will confirm, or those that will fail). Past 12 rows (4096 sums) only the
+-- bound is checked: |difference| <= the sum of their sizes.
+create or replace macro subset_sums(amounts) as (
+    list_reduce(  -- noqa: PRS
+        amounts,
+        lambda sums, amount: list_distinct(
+            list_concat(sums, list_transform(sums, lambda total: total + amount))
+        ),
+        [cast(0 as decimal(38, 18))]
+    )
+);
+
+create or replace macro is_excused(difference, amounts) as (
+    case
+        when difference = 0 then true
+        when coalesce(len(amounts), 0) = 0 then false
+        when len(amounts) <= 12 then list_contains(subset_sums(amounts), difference)
+        else abs(difference) <= list_sum(list_transform(amounts, lambda a: abs(a)))  -- noqa: PRS
+    end
+);
+
+-- A reconciliation row's status: `unverified` where the history it needs was not read
+-- completely (or nothing anchors it), `matched` for a zero difference; a non-zero one is
+-- `provisional` when young PENDING rows explain exactly that much (is_excused) or the row
+-- ends within the late-arrival window of the account's newest fetch, and `break` otherwise.
+create or replace macro recon_status(
+    difference, is_checkable, pending_amounts, is_within_late_window
+) as (
+    case
+        when not coalesce(is_checkable, false) then 'unverified'
         when difference = 0 then 'matched'
-        when pending_rows > 0 or coalesce(is_within_late_window, false) then 'provisional'
+        when is_excused(difference, pending_amounts) then 'provisional'
+        when coalesce(is_within_late_window, false) then 'provisional'
         else 'break'
     end
 );

@@ -7,7 +7,11 @@ relations its `from` and `join` clauses name (and a table macro's first argument
 `-- materialized: view|table`; otherwise staging models are views (they read the lake's
 Parquet in place) and the others tables. Its `-- test:` lines declare its data tests
 (sql/data_tests.py). The lake's streams come in as `src_<stream>` views
-built from `models.schemas`, and `recon_settings` holds the build's parameters.
+built from `models.schemas`, and `recon_settings` holds the build's parameters. What the
+exports read (the coverage ledger, DATA_DIR/state/coverage.sqlite) comes in as `src_coverage`
+(one row per window read completely) and `src_export_runs` (one row per run, with the
+`--since` it was asked for), and `src_stream_retention` says how far back the exchange serves
+each stream: what lets the reconciliation say from when each figure is verified.
 
 A lake on an object store (`MARGIN_ETL_LAKE_URL`, see storage/backends.py) is read through its
 pyarrow file system registered with DuckDB (no httpfs extension needed), and its `src_<stream>`
@@ -30,6 +34,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from connectors import SPECS
 from models import STREAMS, StreamSchema
 from sql.data_tests import (
     DataTest,
@@ -46,6 +51,7 @@ from storage import (
     ensure_dir,
     first_line,
     make_private,
+    read_ledger,
     untrusted_files,
 )
 
@@ -64,6 +70,11 @@ HIVE_KEYS = ("account", "month")
 _COMMENT_OR_STRING = re.compile(r"--[^\n]*|'(?:[^']|'')*'")
 # `from x` / `join x`, and `from macro(x, ...)`: x is a relation the query reads
 _READ_RELATION = re.compile(r'\b(?:from|join)\s+"?(\w+)"?(?:\s*\(\s*"?(\w+))?', re.IGNORECASE)
+
+# the build's parameters, as `recon_settings` holds them (hours)
+DEFAULT_LATE_WINDOW_HOURS = 24
+DEFAULT_PENDING_MAX_AGE_HOURS = 72
+_MS_PER_DAY = 86_400_000
 
 _DUCKDB_TYPES: tuple[tuple[Callable[[pa.DataType], bool], str], ...] = (
     (pa.types.is_int64, "BIGINT"),
@@ -126,6 +137,24 @@ class Break:
     difference: Decimal
     pending_rows: int
     terms: str
+    break_id: str | None = None
+    cause_id: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A root cause (a row of `recon_causes`): what went wrong once, and how many break rows
+    of `recon_breaks` it explains."""
+
+    cause_id: str
+    account: str
+    status: str
+    cause_kind: str
+    assets: str
+    happened_at: datetime | None
+    description: str
+    symptoms: int
 
 
 def read_relations(sql: str) -> frozenset[str]:
@@ -259,8 +288,67 @@ def _load_chart(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         raise BuildError(f"{chart}: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The build's parameters (`recon_settings`): how long rows may still arrive late, and how
+    long a PENDING row may excuse its own amount before it is a break."""
+
+    late_window_hours: int = DEFAULT_LATE_WINDOW_HOURS
+    pending_max_age_hours: int = DEFAULT_PENDING_MAX_AGE_HOURS
+
+    def check(self) -> None:
+        for name, hours in (
+            ("late_window_hours", self.late_window_hours),
+            ("pending_max_age_hours", self.pending_max_age_hours),
+        ):
+            if hours < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+    def sql(self) -> str:
+        return (
+            f"select {self.late_window_hours} as late_window_hours, "
+            f"{self.pending_max_age_hours} as pending_max_age_hours"
+        )
+
+
+COVERAGE_COLUMNS = (
+    "account VARCHAR, stream VARCHAR, partition_key VARCHAR, start_at TIMESTAMP, "
+    "end_at TIMESTAMP, window_rows BIGINT, run_id VARCHAR, marked_at TIMESTAMP"
+)
+RUN_COLUMNS = (
+    "account VARCHAR, run_id VARCHAR, status VARCHAR, since_at TIMESTAMP, started_at TIMESTAMP"
+)
+
+
+def _load_coverage(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """`src_coverage`, `src_export_runs` and `src_stream_retention` (times in ms made naive UTC
+    timestamps, as the staging models' are)."""
+    windows, runs = read_ledger(data_dir)
+    con.execute(f"create or replace table src_coverage ({COVERAGE_COLUMNS})")
+    con.execute(f"create or replace table src_export_runs ({RUN_COLUMNS})")
+    as_time = "make_timestamp(cast(? as bigint) * 1000)"
+    if windows:
+        con.executemany(
+            f"insert into src_coverage values (?, ?, ?, {as_time}, {as_time}, ?, ?, {as_time})",
+            windows,
+        )
+    if runs:
+        con.executemany(f"insert into src_export_runs values (?, ?, ?, {as_time}, {as_time})", runs)
+    retention = sorted(
+        {
+            (s.stream, s.retention_ms // _MS_PER_DAY)
+            for s in SPECS.values()
+            if s.stream and s.retention_ms
+        }
+    )
+    con.execute(
+        "create or replace table src_stream_retention (stream VARCHAR, retention_days BIGINT)"
+    )
+    con.executemany("insert into src_stream_retention values (?, ?)", retention)
+
+
 def _build_into(
-    con: duckdb.DuckDBPyConnection, lake: Path | Storage, late_window_hours: int
+    con: duckdb.DuckDBPyConnection, data_dir: Path, lake: Path | Storage, settings: Settings
 ) -> list[Model]:
     store = lake if isinstance(lake, Storage) else LocalStorage(lake)
     _refuse_untrusted(store)
@@ -269,7 +357,8 @@ def _build_into(
     sources = "view" if store.is_local else "table"
     for stream in STREAMS.values():
         _create(con, f"src_{stream.name}", sources, source_sql(stream, store))
-    _create(con, "recon_settings", "table", f"select {late_window_hours} as late_window_hours")
+    _load_coverage(con, data_dir)
+    _create(con, "recon_settings", "table", settings.sql())
     con.execute(MACROS_FILE.read_text())
     models = load_models()
     for model in models:
@@ -278,19 +367,26 @@ def _build_into(
 
 
 def build(
-    data_dir: Path, late_window_hours: int = 24, *, lake_url: str | None = None
+    data_dir: Path,
+    late_window_hours: int = DEFAULT_LATE_WINDOW_HOURS,
+    *,
+    pending_max_age_hours: int = DEFAULT_PENDING_MAX_AGE_HOURS,
+    lake_url: str | None = None,
 ) -> BuildResult:
     """(Re)build DATA_DIR/warehouse.duckdb from DATA_DIR's lake, then run the data tests.
 
     The lake is DATA_DIR/lake unless `lake_url`, `$MARGIN_ETL_LAKE_URL` or DATA_DIR's record
-    puts it on an object store (storage/backends.py).
+    puts it on an object store (storage/backends.py). The coverage ledger is read from DATA_DIR.
+    `late_window_hours`: a difference in an interval ending this close to the account's newest
+    fetch is provisional (rows may still arrive); `pending_max_age_hours`: how long a PENDING
+    row excuses its own amount before it is a break.
 
     Built into a temporary file renamed over the old warehouse at the end, so a failed build
     (BuildError) leaves the previous warehouse in place. Failed data tests do not stop the
     build: they are in the result (`failures`, each with a message naming model, rule, rows).
     """
-    if late_window_hours < 0:
-        raise ValueError("late_window_hours must be >= 0")
+    settings = Settings(late_window_hours, pending_max_age_hours)
+    settings.check()
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
     ensure_dir(data_dir)
@@ -305,7 +401,10 @@ def build(
             _bound_resources(con, data_dir)
             _search_data_dir(con, data_dir)
             _load_chart(con, data_dir)
-            models = _build_into(con, lake, late_window_hours)
+            # an as-of join whose left side is estimated small (a CTE) would run as a loop
+            # join over every pair: minutes on a large lake
+            con.execute("set asof_loop_join_threshold = 0")
+            models = _build_into(con, data_dir, lake, settings)
             results = run_data_tests(con, data_tests(models))
             _record_data_tests(con, results)
             con.execute("checkpoint")
@@ -389,23 +488,71 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def reconcile(data_dir: Path, include_provisional: bool = False) -> list[Break]:
-    """The breaks of the warehouse's reconciliation (built first if there is no warehouse).
+@dataclass(frozen=True)
+class VerifiedFrom:
+    """From when an asset's figures are verified, and how (a row of `recon_coverage`)."""
 
-    Provisional rows (may still change: PENDING rows or inside the late-arrival window) are
-    left out unless asked for.
-    """
+    account: str
+    asset: str
+    verified_from: datetime | None
+    anchor_kind: str
+    anchor_snapshot_at: datetime | None
+    reason: str
+
+
+def _query(data_dir: Path, sql: str, params: list[object]) -> list[tuple[object, ...]]:
+    """Rows of the warehouse (built first if there is none)."""
     if not (Path(data_dir) / WAREHOUSE_NAME).exists():
         build(data_dir)
     with connect(data_dir) as con:
-        rows = con.execute(
-            """
-            select account, kind, asset, status, interval_kind, interval_start, interval_end,
-                expected, actual, difference, pending_rows, terms
-            from recon_breaks
-            where status = 'break' or ?
-            order by account, interval_end, asset, kind
-            """,
-            [include_provisional],
-        ).fetchall()
-    return [Break(*row) for row in rows]
+        return con.execute(sql, params).fetchall()
+
+
+def reconcile(data_dir: Path, include_provisional: bool = False) -> list[Break]:
+    """The break rows of the warehouse's reconciliation (built first if there is none).
+
+    Provisional rows (may still change: young PENDING rows or inside the late-arrival window)
+    are left out unless asked for.
+    """
+    rows = _query(
+        data_dir,
+        """
+        select account, kind, asset, status, interval_kind, interval_start, interval_end,
+            expected, actual, difference, pending_rows, terms, break_id, cause_id, detail
+        from recon_breaks
+        where status = 'break' or ?
+        order by account, interval_end, asset, kind, break_id
+        """,
+        [include_provisional],
+    )
+    return [Break(*row) for row in rows]  # type: ignore[arg-type]
+
+
+def root_causes(data_dir: Path, include_provisional: bool = False) -> list[Cause]:
+    """The breaks by root cause (`recon_causes`), breaks first, then by time."""
+    rows = _query(
+        data_dir,
+        """
+        select cause_id, account, status, cause_kind, assets, happened_at, description,
+            symptoms
+        from recon_causes
+        where status = 'break' or ?
+        order by account, status, coalesce(happened_at, span_start, span_end), cause_id
+        """,
+        [include_provisional],
+    )
+    return [Cause(*row) for row in rows]  # type: ignore[arg-type]
+
+
+def verified_from(data_dir: Path) -> list[VerifiedFrom]:
+    """From when each account's assets are verified (`recon_coverage`)."""
+    rows = _query(
+        data_dir,
+        """
+        select account, asset, verified_from, anchor_kind, anchor_snapshot_at, reason
+        from recon_coverage
+        order by account, asset
+        """,
+        [],
+    )
+    return [VerifiedFrom(*row) for row in rows]  # type: ignore[arg-type]

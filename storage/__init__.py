@@ -7,6 +7,7 @@ can fix (``UserError``). Nothing here knows Prefect or HTTP.
 """
 
 from storage.backends import LocalStorage, Storage, ensure_dir, make_private
+from storage.coverage import read_ledger
 from storage.datadir import DataDir, RunStore
 from storage.errors import UserError, first_line
 from storage.lake import untrusted_files, validate_account_name
@@ -20,6 +21,7 @@ __all__ = [
     "ensure_dir",
     "first_line",
     "make_private",
+    "read_ledger",
     "untrusted_files",
     "validate_account_name",
 ]

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +87,33 @@ ABANDONED = "abandoned"
 def ledger_path(data_dir: str | os.PathLike[str]) -> Path:
     """``DATA_DIR/state/coverage.sqlite``."""
     return Path(data_dir) / "state" / "coverage.sqlite"
+
+
+LedgerRow = tuple[object, ...]
+
+
+def read_ledger(data_dir: str | os.PathLike[str]) -> tuple[list[LedgerRow], list[LedgerRow]]:
+    """The ledger's windows (account, stream, partition, start_ms, end_ms, rows, run_id,
+    marked_at_ms) and runs (account, run_id, status, since_ms, started_at_ms), read-only;
+    none when no export wrote a ledger yet."""
+    path = ledger_path(data_dir)
+    if not path.exists():
+        return [], []
+    with (
+        state_database(path, "the coverage ledger"),
+        closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as ledger,
+    ):
+        windows: list[LedgerRow] = ledger.execute(
+            "SELECT account, stream, partition, start_ms, end_ms, rows, run_id, marked_at_ms"
+            " FROM coverage"
+        ).fetchall()
+        runs: list[LedgerRow] = [
+            (account, run_id, status, json.loads(params or "{}").get("since_ms"), started)
+            for account, run_id, status, params, started in ledger.execute(
+                "SELECT account, run_id, status, params, started_at_ms FROM runs"
+            ).fetchall()
+        ]
+    return windows, runs
 
 
 def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:

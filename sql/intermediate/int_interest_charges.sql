@@ -1,9 +1,11 @@
 -- Every cross-margin interest charge with the charge recomputed exactly:
--- interest = ceil to 8 decimals of principal x daily rate / 24. In units of 1e-8,
--- ceil(p x r x 1e8 / 24) = (ceil(p x r x 1e8) + 23) // 24: integer arithmetic, no division of
--- decimals (DuckDB would divide in DOUBLE). p and r are cast to 12 decimals first (Binance
--- sends 8) so the product fits DECIMAL(38, 24).
+-- ceil8(principal x daily rate / 24) in integers of 1e-8 (hourly_interest_units), so no
+-- principal Binance can hold overflows. A *_CONVERTED charge was paid at once in BNB: its
+-- principal and rate are the borrowed asset's (raw_asset) and its `interest` is the BNB paid,
+-- so the recomputed charge is in the borrowed asset and is not compared with it (the BNB paid
+-- is checked against the capital flow's deduction, int_capital_flow_matches).
 -- PORTFOLIO charges (daily, portfolio margin) follow other rules and are not audited.
+-- test: unique(account, interest_key)
 with interest as (
     select * from stg_interest
 ),
@@ -21,25 +23,20 @@ charges as (
         interest_rate,
         interest,
         interest_type in ('ON_BORROW', 'ON_BORROW_CONVERTED') as is_on_borrow,
+        ends_with(interest_type, '_CONVERTED') as is_converted,
         interest_type in ('PERIODIC', 'ON_BORROW', 'PERIODIC_CONVERTED', 'ON_BORROW_CONVERTED')
             as is_audited,
-        (
-            cast(ceil(
-                cast(principal as decimal(38, 12)) * cast(interest_rate as decimal(38, 12))
-                * 100000000
-            ) as hugeint) + 23
-        ) // 24 as expected_units
+        from_units(hourly_interest_units(principal, interest_rate)) as expected_interest
     from interest
     where isolated_symbol is null
 ),
 
 final as (
     select
-        * exclude (expected_units),
-        cast(
-            cast(expected_units as decimal(30, 0)) * cast(0.00000001 as decimal(8, 8))
-            as decimal(38, 18)
-        ) as expected_interest
+        *,
+        case when is_converted then expected_interest else interest end as borrowed_asset_interest,
+        case when not is_converted then cast(interest - expected_interest as decimal(38, 18)) end
+            as charge_difference
     from charges
 )
 

@@ -1,7 +1,12 @@
 -- materialized: view
 -- Every reconciliation interval beside the ledger's terms summed over it (zero where the
--- ledger has none), and whether it ends inside the late-arrival window of the account's newest
--- fetch: what recon_principal, recon_interest and recon_balances each compare.
+-- ledger has none), whether it ends inside the late-arrival window of the account's newest
+-- fetch, and per figure whether it can be verified (int_figure_coverage): the opening
+-- interval where the figure is anchored at the opening, a snapshot interval that starts in
+-- the span the figure's streams were read completely (else `unverified`, with the reason).
+-- One that ends past what was read (`<figure>_is_incomplete`: a live snapshot taken a few
+-- milliseconds after the reads ended) is checked, but like one in the late window.
+-- The one input of recon_principal, recon_interest and recon_balances.
 with intervals as (
     select * from int_snapshot_intervals
 ),
@@ -10,12 +15,73 @@ terms as (
     select * from int_interval_terms
 ),
 
+figures as (
+    select * from int_figure_coverage
+),
+
 horizon as (
     select * from int_fetch_horizon
 ),
 
 settings as (
     select * from recon_settings
+),
+
+checked as (
+    select
+        intervals.*,
+        figures.figure,
+        coalesce(
+            case
+                when intervals.interval_kind = 'opening' then figures.anchor_kind = 'opening'
+                else
+                    figures.anchor_kind <> 'none'
+                    and intervals.interval_start >= figures.verified_from
+            end
+            and coalesce(intervals.interval_start, intervals.interval_end) < figures.verified_to,
+            false
+        ) as is_checkable,
+        -- ends past what was read: rows may be missing at its end, like late rows
+        coalesce(intervals.interval_end > figures.verified_to, false) as is_incomplete,
+        case
+            when figures.anchor_kind = 'none' or figures.anchor_kind is null
+                then coalesce(figures.reason, 'nothing read for this asset')
+            when intervals.interval_kind = 'opening' and figures.anchor_kind <> 'opening'
+                then 'opening not proven: ' || figures.reason
+            when intervals.interval_start < figures.verified_from
+                then 'before ' || iso_utc(figures.verified_from) || ': ' || figures.reason
+            when coalesce(intervals.interval_start, intervals.interval_end) >= figures.verified_to
+                then
+                    'after ' || iso_utc(figures.verified_to)
+                    || ', where what it needs was read up to'
+        end as unverified_reason
+    from intervals
+    left join figures
+        on intervals.account = figures.account
+        and intervals.asset = figures.asset
+),
+
+pivoted as (
+    select
+        account,
+        asset,
+        interval_start,
+        interval_end,
+        end_source,
+        bool_or(is_checkable) filter (where figure = 'principal') as principal_is_checkable,
+        bool_or(is_checkable) filter (where figure = 'interest') as interest_is_checkable,
+        bool_or(is_checkable) filter (where figure = 'balance') as balance_is_checkable,
+        bool_or(is_incomplete) filter (where figure = 'principal') as principal_is_incomplete,
+        bool_or(is_incomplete) filter (where figure = 'interest') as interest_is_incomplete,
+        bool_or(is_incomplete) filter (where figure = 'balance') as balance_is_incomplete,
+        any_value(unverified_reason) filter (where figure = 'principal')
+            as principal_unverified_reason,
+        any_value(unverified_reason) filter (where figure = 'interest')
+            as interest_unverified_reason,
+        any_value(unverified_reason) filter (where figure = 'balance')
+            as balance_unverified_reason
+    from checked
+    group by account, asset, interval_start, interval_end, end_source
 ),
 
 final as (
@@ -34,18 +100,42 @@ final as (
         coalesce(terms.balance_commissions, 0) as balance_commissions,
         coalesce(terms.balance_liquidations, 0) as balance_liquidations,
         coalesce(terms.balance_interest_converted, 0) as balance_interest_converted,
+        coalesce(terms.balance_liquidation_fees, 0) as balance_liquidation_fees,
+        coalesce(terms.balance_conversions, 0) as balance_conversions,
+        coalesce(terms.balance_repay_debits, 0) as balance_repay_debits,
+        coalesce(terms.balance_other, 0) as balance_other,
         coalesce(terms.pending_principal_rows, 0) as pending_principal_rows,
         coalesce(terms.pending_interest_rows, 0) as pending_interest_rows,
         coalesce(terms.pending_balance_rows, 0) as pending_balance_rows,
-        intervals.interval_end
-        > horizon.newest_fetched_at - to_hours(settings.late_window_hours)
-            as is_within_late_window
+        terms.pending_principal_amounts,
+        terms.pending_interest_amounts,
+        terms.pending_balance_amounts,
+        coalesce(pivoted.principal_is_checkable, false) as principal_is_checkable,
+        coalesce(pivoted.interest_is_checkable, false) as interest_is_checkable,
+        coalesce(pivoted.balance_is_checkable, false) as balance_is_checkable,
+        pivoted.principal_unverified_reason,
+        pivoted.interest_unverified_reason,
+        pivoted.balance_unverified_reason,
+        coalesce(pivoted.principal_is_incomplete, false) as principal_is_incomplete,
+        coalesce(pivoted.interest_is_incomplete, false) as interest_is_incomplete,
+        coalesce(pivoted.balance_is_incomplete, false) as balance_is_incomplete,
+        coalesce(
+            intervals.interval_end
+            > horizon.newest_fetched_at - to_hours(settings.late_window_hours),
+            false
+        ) as is_within_late_window
     from intervals
     left join terms
         on intervals.account = terms.account
         and intervals.asset = terms.asset
         and intervals.interval_start is not distinct from terms.interval_start
         and intervals.interval_end = terms.interval_end
+    left join pivoted
+        on intervals.account = pivoted.account
+        and intervals.asset = pivoted.asset
+        and intervals.interval_start is not distinct from pivoted.interval_start
+        and intervals.interval_end = pivoted.interval_end
+        and intervals.end_source = pivoted.end_source
     left join horizon on intervals.account = horizon.account
     cross join settings
 )

@@ -2,10 +2,15 @@
 -- interval (previous snapshot instant, next snapshot instant] of its account and asset
 -- (an as-of join); lines before an account's first snapshot get interval_start null, which
 -- only the 'opening' interval uses. Lines after the last snapshot are not reconciled yet.
--- Every term is a signed contribution; terms count CONFIRMED lines only, and the PENDING
--- lines touching each side are counted so the interval can be called provisional.
+-- Every term is a signed contribution; terms count CONFIRMED lines only. The PENDING lines
+-- touching each side are counted, and the young PENDING rows' effects listed per side
+-- (pending_*_amounts, int_pending_rows): a difference they add up to is provisional.
 with ledger as (
     select * from int_ledger
+),
+
+pending_rows as (
+    select * from int_pending_rows
 ),
 
 points as (
@@ -42,6 +47,28 @@ assigned as (
         and bounds.interval_end >= ledger.ledger_at
 ),
 
+-- each young PENDING row's effects, listed per interval and side
+young_pending as (
+    select
+        pending_rows.account,
+        pending_rows.asset,
+        bounds.interval_start,
+        bounds.interval_end,
+        list(pending_rows.principal_effect) filter (where pending_rows.principal_effect <> 0)
+            as pending_principal_amounts,
+        list(pending_rows.interest_effect) filter (where pending_rows.interest_effect <> 0)
+            as pending_interest_amounts,
+        list(pending_rows.balance_effect) filter (where pending_rows.balance_effect <> 0)
+            as pending_balance_amounts
+    from pending_rows
+    asof inner join bounds
+        on pending_rows.account = bounds.account
+        and pending_rows.asset = bounds.asset
+        and bounds.interval_end >= pending_rows.ledger_at
+    where pending_rows.is_young
+    group by all
+),
+
 -- three sums per line, then a pivot of the small result (13 filtered sums per line cost more)
 by_type as (
     select
@@ -71,7 +98,7 @@ terms as (
     from by_type
 ),
 
-final as (
+summed as (
     select
         account,
         asset,
@@ -105,6 +132,15 @@ final as (
         ), 0) as balance_liquidations,
         coalesce(sum(balance_effects) filter (where confirmed_type = 'INTEREST_CONVERTED'), 0)
             as balance_interest_converted,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'LIQUIDATION_FEE'), 0)
+            as balance_liquidation_fees,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'CONVERSION'), 0)
+            as balance_conversions,
+        coalesce(sum(balance_effects) filter (where confirmed_type = 'REPAY_DEBIT'), 0)
+            as balance_repay_debits,
+        coalesce(sum(balance_effects) filter (
+            where confirmed_type in ('COMMISSION_RETURN', 'LIQUIDATION_OTHER')
+        ), 0) as balance_other,
         cast(coalesce(sum(principal_rows) filter (where is_pending), 0) as bigint)
             as pending_principal_rows,
         cast(coalesce(sum(interest_rows) filter (where is_pending), 0) as bigint)
@@ -114,6 +150,20 @@ final as (
         cast(sum(ledger_rows) as bigint) as ledger_rows
     from terms
     group by account, asset, interval_start, interval_end
+),
+
+final as (
+    select
+        summed.*,
+        young_pending.pending_principal_amounts,
+        young_pending.pending_interest_amounts,
+        young_pending.pending_balance_amounts
+    from summed
+    left join young_pending
+        on summed.account = young_pending.account
+        and summed.asset = young_pending.asset
+        and summed.interval_start is not distinct from young_pending.interval_start
+        and summed.interval_end = young_pending.interval_end
 )
 
 select * from final

@@ -5,7 +5,8 @@
 -- only touches the debt, the interest added).
 -- Rules: FAILED rows had no effect and are left out; PENDING rows are in (their effect happened,
 -- the status lags) and keep their status so reconciliation can treat them as provisional.
--- Isolated-margin rows are left out (the snapshots are of the cross account).
+-- Isolated-margin rows are left out (the snapshots are of the cross account). Movements only
+-- the capital flow reports (fees, conversions, what a repay paid in BNB) come from it.
 -- test: unique(account, entry_key)
 -- test: not_null(account, ledger_at, asset, entry_type, balance_effect)
 -- test: accepted_values(entry_type: ENTRY_TYPES)
@@ -34,6 +35,10 @@ liquidations as (
     select * from int_ledger_liquidations
 ),
 
+capital_flow as (
+    select * from int_ledger_capital_flow
+),
+
 entries as (
     select * from transfers
     union all by name
@@ -46,6 +51,8 @@ entries as (
     select * from trades
     union all by name
     select * from liquidations
+    union all by name
+    select * from capital_flow
 ),
 
 final as (

@@ -7,13 +7,6 @@ with interest as (
     select * from int_interest_charges
 ),
 
-charges as (
-    select
-        *,
-        interest_type like '%_CONVERTED' as is_converted
-    from interest
-),
-
 final as (
     select
         account,
@@ -27,7 +20,7 @@ final as (
         'interest:' || interest_key as entry_key,
         tx_id,
         'CONFIRMED' as status
-    from charges
+    from interest
 )
 
 select * from final

@@ -19,11 +19,7 @@ unfilled as (
         liquidations.*,
         symbols.base_asset,
         symbols.quote_asset,
-        cast(
-            cast(liquidations.executed_qty as decimal(38, 10))
-            * cast(liquidations.avg_price as decimal(38, 10))
-            as decimal(38, 18)
-        ) as executed_quote_qty
+        exact_product(liquidations.executed_qty, liquidations.avg_price) as executed_quote_qty
     from liquidations
     left join symbols on liquidations.symbol = symbols.symbol
     anti join trades

@@ -1,12 +1,18 @@
 -- materialized: view
 -- The ledger's repay lines: a repay is two legs, the principal it pays back and the interest
--- it pays, each taken from the balance and from its side of the debt (a zero leg has no line).
+-- it pays, each taken from its side of the debt (a zero leg has no line). MANUAL and AUTO
+-- repays pay with the asset itself, so each leg also leaves its balance; a BNB_AUTO_REPAY is
+-- paid in BNB and a POINT_AUTO_REPAY with points, so they move no balance of the asset (what
+-- BNB paid is the capital flow's REPAY row in BNB: int_ledger_capital_flow).
 with repays as (
     select * from stg_repays
 ),
 
 cross_margin_repays as (
-    select *
+    select
+        *,
+        coalesce(repay_type, '') not in ('BNB_AUTO_REPAY', 'POINT_AUTO_REPAY')
+            as is_paid_in_asset
     from repays
     where status <> 'FAILED' and isolated_symbol is null
 ),
@@ -16,7 +22,7 @@ principal_legs as (
         *,
         'principal' as leg,
         'REPAY_PRINCIPAL' as entry_type,
-        -principal as balance_effect,
+        case when is_paid_in_asset then -principal else 0 end as balance_effect,
         -principal as principal_effect,
         0 as interest_effect
     from cross_margin_repays
@@ -28,7 +34,7 @@ interest_legs as (
         *,
         'interest' as leg,
         'REPAY_INTEREST' as entry_type,
-        -interest as balance_effect,
+        case when is_paid_in_asset then -interest else 0 end as balance_effect,
         0 as principal_effect,
         -interest as interest_effect
     from cross_margin_repays

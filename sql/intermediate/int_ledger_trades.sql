@@ -20,14 +20,7 @@ fills as (
         symbols.base_asset,
         symbols.quote_asset,
         liquidations.order_id is not null as is_liquidation,
-        -- price and qty carry at most 8 decimals on Binance; 10 keeps the product exact
-        coalesce(
-            trades.quote_qty,
-            cast(
-                cast(trades.price as decimal(38, 10)) * cast(trades.qty as decimal(38, 10))
-                as decimal(38, 18)
-            )
-        ) as fill_quote_qty
+        coalesce(trades.quote_qty, exact_product(trades.price, trades.qty)) as fill_quote_qty
     from trades
     left join symbols on trades.symbol = symbols.symbol
     left join liquidations
@@ -87,6 +80,7 @@ final as (
         0 as interest_effect,
         'trades' as source_stream,
         'trades:' || trade_key || ':' || leg as entry_key,
+        leg,
         order_id,
         trade_id,
         symbol,

@@ -1,102 +1,90 @@
--- Where each account's running positions (balance, borrowed, interest) are pinned: at zero
--- before the first ledger line when the history reaches the opening (int_account_openings),
--- else at the first snapshot point. The baseline is the anchor value minus the ledger's effects
--- up to the anchor, so position(t) = baseline + effects up to t, before or after the anchor.
--- Accounts with neither have anchor_kind 'none' and no baseline.
-with points as (
-    select * from int_snapshot_points
+-- Where each account's running positions (balance, borrowed, interest) are pinned, per asset
+-- and figure (int_figure_coverage): at zero before the first ledger line where the figure is
+-- anchored at the opening, else at its anchor snapshot (the first snapshot of the span it is
+-- verified in; the account's first snapshot where nothing anchors it, so reports still show
+-- a position, unverified). The baseline is the value before any ledger line: the anchor value
+-- minus the ledger's running sum up to the anchor (int_anchor_points), so
+-- position(t) = baseline + running sum to t. anchor_kind and anchor_at are the balance's.
+-- test: unique(account, asset)
+with figures as (
+    select * from int_figure_coverage
 ),
 
-openings as (
-    select * from int_account_openings
-),
-
-ledger as (
-    select * from int_ledger
+anchor_points as (
+    select * from int_anchor_points
 ),
 
 account_assets as (
-    select distinct
-        account,
-        asset
-    from points
-    union
-    select distinct
-        account,
-        asset
-    from ledger
-    where asset is not null
+    select * from int_account_assets
 ),
 
 first_points as (
     select *
-    from points
-    qualify row_number() over (
-        partition by account, asset order by snapshot_at asc, snapshot_source desc
-    ) = 1
+    from anchor_points
+    qualify row_number() over (partition by account, asset order by anchor_at) = 1
 ),
 
-anchors as (
+pinned as (
     select
-        account_assets.account,
-        account_assets.asset,
-        case
-            when openings.reaches_opening then 'opening'
-            when first_points.snapshot_at is not null then 'snapshot'
-            else 'none'
-        end as anchor_kind,
-        case when not coalesce(openings.reaches_opening, false) then first_points.snapshot_at end
-            as anchor_at,
-        case when openings.reaches_opening then 0 else first_points.balance end
-            as anchor_balance,
-        case when openings.reaches_opening then 0 else first_points.borrowed end
-            as anchor_borrowed,
-        case when openings.reaches_opening then 0 else first_points.interest end
-            as anchor_interest
-    from account_assets
-    left join openings on account_assets.account = openings.account
+        figures.account,
+        figures.asset,
+        figures.figure,
+        figures.anchor_kind,
+        coalesce(figures.anchor_at, first_points.anchor_at) as pinned_at
+    from figures
     left join first_points
-        on account_assets.account = first_points.account
-        and account_assets.asset = first_points.asset
+        on figures.account = first_points.account
+        and figures.asset = first_points.asset
 ),
 
-effects_to_anchor as (
+baselines as (
     select
-        anchors.account,
-        anchors.asset,
-        sum(ledger.balance_effect) as balance_effects,
-        sum(ledger.principal_effect) as principal_effects,
-        sum(ledger.interest_effect) as interest_effects
-    from anchors
-    inner join ledger
-        on anchors.account = ledger.account
-        and anchors.asset = ledger.asset
-        and ledger.ledger_at <= anchors.anchor_at
-    group by all
+        pinned.account,
+        pinned.asset,
+        pinned.figure,
+        pinned.anchor_kind,
+        case when pinned.anchor_kind <> 'opening' then pinned.pinned_at end as anchor_at,
+        case
+            when pinned.anchor_kind = 'opening' then 0
+            when pinned.figure = 'balance'
+                then anchor_points.balance - anchor_points.cumulative_balance
+            when pinned.figure = 'principal'
+                then anchor_points.borrowed - anchor_points.cumulative_principal
+            else anchor_points.interest - anchor_points.cumulative_interest
+        end as baseline
+    from pinned
+    left join anchor_points
+        on pinned.account = anchor_points.account
+        and pinned.asset = anchor_points.asset
+        and pinned.pinned_at = anchor_points.anchor_at
 ),
 
 final as (
     select
-        anchors.account,
-        anchors.asset,
-        anchors.anchor_kind,
-        anchors.anchor_at,
-        cast(
-            anchors.anchor_balance - coalesce(effects_to_anchor.balance_effects, 0)
-            as decimal(38, 18)
-        ) as baseline_balance,
-        cast(
-            anchors.anchor_borrowed - coalesce(effects_to_anchor.principal_effects, 0)
-            as decimal(38, 18)
-        ) as baseline_borrowed,
-        cast(
-            anchors.anchor_interest - coalesce(effects_to_anchor.interest_effects, 0)
-            as decimal(38, 18)
-        ) as baseline_interest
-    from anchors
-    left join effects_to_anchor
-        on anchors.account = effects_to_anchor.account
-        and anchors.asset = effects_to_anchor.asset
+        account_assets.account,
+        account_assets.asset,
+        coalesce(balance.anchor_kind, 'none') as anchor_kind,
+        balance.anchor_at,
+        cast(balance.baseline as decimal(38, 18)) as baseline_balance,
+        cast(principal.baseline as decimal(38, 18)) as baseline_borrowed,
+        cast(interest.baseline as decimal(38, 18)) as baseline_interest,
+        coalesce(principal.anchor_kind, 'none') as principal_anchor_kind,
+        principal.anchor_at as principal_anchor_at,
+        coalesce(interest.anchor_kind, 'none') as interest_anchor_kind,
+        interest.anchor_at as interest_anchor_at
+    from account_assets
+    left join baselines as balance
+        on account_assets.account = balance.account
+        and account_assets.asset = balance.asset
+        and balance.figure = 'balance'
+    left join baselines as principal
+        on account_assets.account = principal.account
+        and account_assets.asset = principal.asset
+        and principal.figure = 'principal'
+    left join baselines as interest
+        on account_assets.account = interest.account
+        and account_assets.asset = interest.asset
+        and interest.figure = 'interest'
 )
 
 select * from final

@@ -1,57 +1,32 @@
 -- materialized: view
--- Running positions per account and asset after every instant with ledger lines: cumulative
--- effects (FAILED rows excluded, PENDING included: their effect happened) plus the baseline of
--- int_position_anchors. A position before an account's first line is its baseline.
--- A view: cheap to compute, read by one table (int_interest_hours) and a report view.
-with ledger as (
-    select * from int_ledger
+-- Running positions per account and asset after every instant with ledger lines: the
+-- baseline of int_position_anchors plus the running sums of int_ledger_instants (FAILED rows
+-- excluded, PENDING included: their effect happened). A position before an account's first
+-- line is its baseline. Pinned once per figure (for reports); the checks re-anchor at every
+-- snapshot instead (int_position_probes).
+with instants as (
+    select * from int_ledger_instants
 ),
 
 anchors as (
     select * from int_position_anchors
 ),
 
-per_instant as (
-    select
-        account,
-        asset,
-        ledger_at as position_at,
-        sum(balance_effect) as balance_change,
-        sum(principal_effect) as principal_change,
-        sum(interest_effect) as interest_change
-    from ledger
-    where asset is not null
-    group by all
-),
-
-cumulative as (
-    select
-        *,
-        sum(balance_change) over running as cumulative_balance,
-        sum(principal_change) over running as cumulative_principal,
-        sum(interest_change) over running as cumulative_interest
-    from per_instant
-    window running as (
-        partition by account, asset order by position_at
-        rows between unbounded preceding and current row
-    )
-),
-
 final as (
     select
-        cumulative.account,
-        cumulative.asset,
-        cumulative.position_at,
-        cast(anchors.baseline_balance + cumulative.cumulative_balance as decimal(38, 18))
+        instants.account,
+        instants.asset,
+        instants.instant_at as position_at,
+        cast(anchors.baseline_balance + instants.cumulative_balance as decimal(38, 18))
             as balance,
-        cast(anchors.baseline_borrowed + cumulative.cumulative_principal as decimal(38, 18))
+        cast(anchors.baseline_borrowed + instants.cumulative_principal as decimal(38, 18))
             as borrowed,
-        cast(anchors.baseline_interest + cumulative.cumulative_interest as decimal(38, 18))
+        cast(anchors.baseline_interest + instants.cumulative_interest as decimal(38, 18))
             as interest
-    from cumulative
+    from instants
     left join anchors
-        on cumulative.account = anchors.account
-        and cumulative.asset = anchors.asset
+        on instants.account = anchors.account
+        and instants.asset = anchors.asset
 )
 
 select * from final

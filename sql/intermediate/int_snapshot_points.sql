@@ -5,8 +5,8 @@ with snapshots as (
     select * from stg_account_snapshots
 ),
 
-ledger as (
-    select * from int_ledger
+account_assets as (
+    select * from int_account_assets
 ),
 
 instants as (
@@ -15,19 +15,6 @@ instants as (
         snapshot_source,
         snapshot_at
     from snapshots
-),
-
-account_assets as (
-    select distinct
-        account,
-        asset
-    from snapshots
-    union
-    select distinct
-        account,
-        asset
-    from ledger
-    where asset is not null
 ),
 
 final as (

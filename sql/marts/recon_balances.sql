@@ -1,8 +1,10 @@
 -- Balance (free + locked), per account, asset and interval (t1, t2]:
--- balance(t2) - balance(t1) = transfers in - out + borrows - repays (principal and interest)
--- + trade legs (base and quote, buyer or seller) - commissions + liquidation fills
--- - interest paid at once in BNB. CONFIRMED rows only.
--- Term columns are signed contributions: expected_change is their sum.
+-- balance(t2) - balance(t1) = transfers in - out + borrows - repays (principal and interest,
+-- where paid in the asset) + trade legs (base and quote, buyer or seller) - commissions
+-- + liquidation fills - liquidation fees - interest paid at once in BNB + conversions
+-- - what repays paid in this asset for another one (BNB) + other capital-flow movements.
+-- CONFIRMED rows only. Term columns are signed contributions: expected_change is their sum.
+-- status: recon_status (unverified where the history it needs was not read).
 -- test: unique(account, asset, interval_end, end_source)
 -- test: accepted_values(status: RECON_STATUSES)
 with checks as (
@@ -30,8 +32,15 @@ compared as (
         balance_commissions as commissions,
         balance_liquidations as liquidations,
         balance_interest_converted as interest_converted,
+        balance_liquidation_fees as liquidation_fees,
+        balance_conversions as conversions,
+        balance_repay_debits as repay_debits,
+        balance_other as other_movements,
         pending_balance_rows as pending_rows,
-        is_within_late_window
+        pending_balance_amounts as pending_amounts,
+        balance_is_checkable as is_checkable,
+        balance_unverified_reason as unverified_reason,
+        is_within_late_window or balance_is_incomplete as is_within_late_window
     from checks
 ),
 
@@ -40,7 +49,8 @@ expected as (
         *,
         cast(
             transfers_in + transfers_out + borrowed + repaid_principal + repaid_interest
-            + trades + commissions + liquidations + interest_converted
+            + trades + commissions + liquidations + interest_converted + liquidation_fees
+            + conversions + repay_debits + other_movements
             as decimal(38, 18)
         ) as expected_change
     from compared
@@ -70,9 +80,15 @@ final as (
         expected_change,
         cast(actual_change - expected_change as decimal(38, 18)) as difference,
         pending_rows,
-        coalesce(is_within_late_window, false) as is_within_late_window,
-        recon_status(actual_change - expected_change, pending_rows, is_within_late_window)
-            as status
+        is_within_late_window,
+        recon_status(
+            actual_change - expected_change, is_checkable, pending_amounts, is_within_late_window
+        ) as status,
+        liquidation_fees,
+        conversions,
+        repay_debits,
+        other_movements,
+        case when not is_checkable then unverified_reason end as unverified_reason
     from expected
 )
 

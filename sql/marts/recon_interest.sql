@@ -1,7 +1,8 @@
 -- Unpaid interest, per account, asset and interval (t1, t2]:
 -- interest(t2) - interest(t1) = interest charged - interest repaid (CONFIRMED repays).
 -- Charges paid at once in BNB (*_CONVERTED) never become unpaid interest and are not terms.
--- Term columns are signed contributions: expected_change is their sum.
+-- Term columns are signed contributions: expected_change is their sum. status: recon_status
+-- (unverified where the history it needs was not read: unverified_reason says why).
 -- test: unique(account, asset, interval_end, end_source)
 -- test: accepted_values(status: RECON_STATUSES)
 with checks as (
@@ -23,7 +24,10 @@ compared as (
         interest_charged,
         interest_repaid,
         pending_interest_rows as pending_rows,
-        is_within_late_window
+        pending_interest_amounts as pending_amounts,
+        interest_is_checkable as is_checkable,
+        interest_unverified_reason as unverified_reason,
+        is_within_late_window or interest_is_incomplete as is_within_late_window
     from checks
 ),
 
@@ -51,9 +55,11 @@ final as (
         expected_change,
         cast(actual_change - expected_change as decimal(38, 18)) as difference,
         pending_rows,
-        coalesce(is_within_late_window, false) as is_within_late_window,
-        recon_status(actual_change - expected_change, pending_rows, is_within_late_window)
-            as status
+        is_within_late_window,
+        recon_status(
+            actual_change - expected_change, is_checkable, pending_amounts, is_within_late_window
+        ) as status,
+        case when not is_checkable then unverified_reason end as unverified_reason
     from expected
 )
 

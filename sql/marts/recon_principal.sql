@@ -1,6 +1,7 @@
 -- Principal, per account, asset and interval (t1, t2]:
 -- borrowed(t2) - borrowed(t1) = loans' principal - repaid principal (CONFIRMED rows only).
--- Term columns are signed contributions: expected_change is their sum.
+-- Term columns are signed contributions: expected_change is their sum. status: recon_status
+-- (unverified where the history it needs was not read: unverified_reason says why).
 -- test: unique(account, asset, interval_end, end_source)
 -- test: accepted_values(status: RECON_STATUSES)
 with checks as (
@@ -22,7 +23,10 @@ compared as (
         principal_borrowed as loans_principal,
         principal_repaid as repaid_principal,
         pending_principal_rows as pending_rows,
-        is_within_late_window
+        pending_principal_amounts as pending_amounts,
+        principal_is_checkable as is_checkable,
+        principal_unverified_reason as unverified_reason,
+        is_within_late_window or principal_is_incomplete as is_within_late_window
     from checks
 ),
 
@@ -50,9 +54,11 @@ final as (
         expected_change,
         cast(actual_change - expected_change as decimal(38, 18)) as difference,
         pending_rows,
-        coalesce(is_within_late_window, false) as is_within_late_window,
-        recon_status(actual_change - expected_change, pending_rows, is_within_late_window)
-            as status
+        is_within_late_window,
+        recon_status(
+            actual_change - expected_change, is_checkable, pending_amounts, is_within_late_window
+        ) as status,
+        case when not is_checkable then unverified_reason end as unverified_reason
     from expected
 )
 

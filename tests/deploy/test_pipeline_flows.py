@@ -60,7 +60,7 @@ def test_a_run_with_breaks_ends_failed_after_reporting_them(
     )
     monkeypatch.setenv("DESK_KEY", DEFAULT_API_KEY)
     monkeypatch.setenv("DESK_SECRET", DEFAULT_API_SECRET)
-    # without the transfers, balances cannot add up: reconciliation must break
+    # without the transfers, the capital flow's transfers are explained by nothing: it breaks
     streams = [s for s in ALL_STREAMS if s != "transfers"]
     data = tmp_path / "data"
 
@@ -87,7 +87,7 @@ def test_a_run_with_breaks_ends_failed_after_reporting_them(
     [status] = json.loads(artifacts["reconciliation-desk-1"])
     assert status["status"] == "breaks" and status["breaks"] >= 1
     breaks = artifacts["reconciliation-desk-1-breaks"]
-    assert "| asset | kind |" in breaks and "balance" in breaks
+    assert "| asset | kind |" in breaks and "capital_flow" in breaks
     rows = json.loads(artifacts["export-desk-1"])
     assert "transfers" not in {r["stream"] for r in rows}
     assert (data / "accounts" / "desk-1" / "lake").is_dir()  # the account's own data dir

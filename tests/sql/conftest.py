@@ -32,12 +32,20 @@ def handmade(tmp_path: Path) -> LakeFactory:
     """Write the hand-made lake (with whatever plants are given) and build it."""
 
     def make(
-        late_window_hours: int = 24, after: Callable[[Path], Any] | None = None, **plants: Any
+        late_window_hours: int = 24,
+        after: Callable[[Path], Any] | None = None,
+        pending_max_age_hours: int = 72,
+        **plants: Any,
     ) -> BuiltLake:
         write_handmade_lake(tmp_path, **plants)
         if after:
             after(tmp_path)
-        return BuiltLake(tmp_path, build(tmp_path, late_window_hours=late_window_hours))
+        result = build(
+            tmp_path,
+            late_window_hours=late_window_hours,
+            pending_max_age_hours=pending_max_age_hours,
+        )
+        return BuiltLake(tmp_path, result)
 
     return make
 

@@ -16,8 +16,12 @@ acct2: ROLL_IN 10 USDT at 00:00, live snapshot at 01:00.
 
 Three runs read it: r1 at 02:00 (S1 and what happened by then), r2 at 08:30 (S2, everything
 so far; the repay still PENDING, the order NEW), r3 on 2024-01-03 (a look-back re-read of all
-history: repay CONFIRMED, order CANCELED; and the daily snapshot S3).
-Snapshots are computed from the true history, so a planted error in the lake shows up.
+history up to 2024-01-02 00:00: repay CONFIRMED, order CANCELED; and the daily snapshot S3).
+Snapshots, the capital flow (every balance movement, as the exchange records it) and the
+published interest rates are computed from the true history, so a planted error in the lake
+shows up. The runs were asked to read from 2023-12-31 (`--since`) and the coverage ledger
+says they read every stream from there (HandmadeCoverage changes that): the history is
+proven to reach the account's opening.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models.schemas import STREAMS
+from storage.coverage import CoverageLedger
 
 Row = dict[str, Any]
 History = dict[str, list[Row]]
@@ -48,6 +53,8 @@ S1 = DAY + timedelta(hours=2)
 S2 = DAY + timedelta(hours=8, minutes=30)
 S3 = DAY + timedelta(hours=23, minutes=59, seconds=59)
 R3_FETCHED = datetime(2024, 1, 3, tzinfo=UTC)
+R3_CUTOFF = DAY + timedelta(days=1)  # r3 read everything up to here
+SINCE = DAY - timedelta(days=1)  # what the exports were asked to read from
 USDT_RATE = D("0.0002")
 BTC_RATE = D("0.0001")
 # the last hourly charge before S3
@@ -214,7 +221,18 @@ def base_history() -> History:
             _trade(1001, 501, "41000", "0.005", "0.205", "USDT", buyer=False),
         ],
         "liquidations": [],
+        "interest_rates": rate_rows({"USDT": USDT_RATE, "BTC": BTC_RATE}),
     }
+
+
+def rate_rows(rates: dict[str, Decimal]) -> list[Row]:
+    """The published daily rates, one row per asset and hour from SINCE to R3_CUTOFF."""
+    hours = int((R3_CUTOFF - SINCE) / timedelta(hours=1))
+    return [
+        {"asset": asset, "dailyInterestRate": rate, "timestamp": SINCE + timedelta(hours=h)}
+        for asset, rate in rates.items()
+        for h in range(hours)
+    ]
 
 
 def other_account_history() -> History:
@@ -228,15 +246,24 @@ class Position:
     interest: Decimal = field(default_factory=Decimal)
 
 
+def cross(history: History, stream: str) -> list[Row]:
+    """A stream's cross-margin rows (isolated ones name their pair)."""
+    return [
+        r
+        for r in history.get(stream, [])
+        if not r.get("isolatedSymbol") and not r.get("isIsolated")
+    ]
+
+
 def account_state(history: History, moment: datetime) -> dict[str, Position]:
     """What the history implies for each asset at `moment` (inclusive): an independent model."""
     state: dict[str, Position] = defaultdict(Position)
 
     def upto(stream: str) -> list[Row]:
-        time_field = STREAMS[stream].time_field
+        time_field = STREAMS[stream].time_field if stream in STREAMS else "timestamp"
         return [
             r
-            for r in history.get(stream, [])
+            for r in cross(history, stream)
             if r[time_field] <= moment and r.get("status") != "FAILED"
         ]
 
@@ -246,18 +273,29 @@ def account_state(history: History, moment: datetime) -> dict[str, Position]:
         state[r["asset"]].balance += r["principal"]
         state[r["asset"]].borrowed += r["principal"]
     for r in upto("repays"):
-        state[r["asset"]].balance -= r["amount"]
+        if r.get("type") not in ("BNB_AUTO_REPAY", "POINT_AUTO_REPAY"):
+            state[r["asset"]].balance -= r["amount"]
         state[r["asset"]].borrowed -= r["principal"]
         state[r["asset"]].interest -= r["interest"]
     for r in upto("interest"):
-        state[r["asset"]].interest += r["interest"]
+        if str(r["type"]).endswith("_CONVERTED"):
+            state[r["asset"]].balance -= r["interest"]
+        else:
+            state[r["asset"]].interest += r["interest"]
     for r in upto("trades"):
-        base, quote = r["symbol"][:-4], r["symbol"][-4:]
+        base, quote = split_symbol(r["symbol"])
         sign = 1 if r["isBuyer"] else -1
         state[base].balance += sign * r["qty"]
         state[quote].balance -= sign * r["quoteQty"]
         state[r["commissionAsset"]].balance -= r["commission"]
+    for r in upto("flows"):
+        state[r["asset"]].balance += r["amount"]
     return state
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    quote = next(q for q in ("USDT", "BTC", "BNB") if symbol.endswith(q))
+    return symbol[: -len(quote)], quote
 
 
 def snapshot_rows(
@@ -266,6 +304,8 @@ def snapshot_rows(
     locked = locked or {}
     rows = []
     for asset, pos in sorted(account_state(history, moment).items()):
+        if not (pos.balance or pos.borrowed or pos.interest):
+            continue  # the exchange lists no empty asset
         lock = locked.get(asset, D(0))
         rows.append(
             {
@@ -282,6 +322,63 @@ def snapshot_rows(
     return rows
 
 
+def capital_flow_rows(history: History) -> list[Row]:
+    """The capital flow the exchange keeps for this history: one row per balance movement
+    (facts §5.11, docs/simulator.md), ids ascending in time. A BNB_AUTO_REPAY's BNB and the
+    movements only the capital flow reports are the history's "flows" rows."""
+    moves: list[tuple[datetime, int, Row]] = []
+
+    def move(
+        when: datetime, tran_id: int, asset: str, kind: str, amount: Decimal, **extra: Any
+    ) -> None:
+        row = {"tranId": tran_id, "timestamp": when, "asset": asset, "type": kind}
+        moves.append((when, len(moves), {**row, "amount": amount, "note": "", **extra}))
+
+    def confirmed(stream: str) -> list[Row]:
+        return [r for r in cross(history, stream) if r.get("status") != "FAILED"]
+
+    for r in confirmed("transfers"):
+        sign = 1 if r["type"] == "ROLL_IN" else -1
+        move(r["timestamp"], r["txId"], r["asset"], "TRANSFER", sign * r["amount"])
+    for r in confirmed("loans"):
+        move(r["timestamp"], r["txId"], r["asset"], "BORROW", r["principal"])
+    for r in confirmed("repays"):
+        if r.get("type") == "POINT_AUTO_REPAY":
+            move(r["timestamp"], r["txId"], r["asset"], "REPAY", D(0))
+        elif r.get("type") != "BNB_AUTO_REPAY":
+            move(r["timestamp"], r["txId"], r["asset"], "REPAY", -r["amount"])
+    liquidated = {r["orderId"] for r in history.get("liquidations", [])}
+    for r in cross(history, "trades"):
+        base, quote = split_symbol(r["symbol"])
+        side = "BUY" if r["isBuyer"] else "SELL"
+        income, expense = (
+            (f"{side}_LIQUIDATION",) * 2
+            if r["orderId"] in liquidated
+            else (f"{side}_INCOME", f"{side}_EXPENSE")
+        )
+        legs = [(base, income, r["qty"]), (quote, expense, -r["quoteQty"])]
+        if not r["isBuyer"]:
+            legs = [(base, expense, -r["qty"]), (quote, income, r["quoteQty"])]
+        if r["commission"]:
+            legs.append((r["commissionAsset"], "TRADING_COMMISSION", -r["commission"]))
+        for asset, kind, amount in legs:
+            move(r["time"], r["id"], asset, kind, amount, symbol=r["symbol"])
+    for r in cross(history, "interest"):
+        if str(r["type"]).endswith("_CONVERTED"):
+            deduction = -r["interest"]
+            move(
+                r["interestAccuredTime"], r["txId"], r["asset"], "BNB_INTEREST_DEDUCTION", deduction
+            )
+    for r in history.get("flows", []):
+        move(r["timestamp"], r["tranId"], r["asset"], r["type"], r["amount"])
+    rows, previous, rank = [], None, 0
+    for when, _, row in sorted(moves, key=lambda m: (m[0], m[1])):
+        rank = rank + 1 if when == previous else 0
+        previous = when
+        rows.append({"id": int(when.timestamp() * 1000) * 1000 + rank, **row})
+    return rows
+
+
 PARTITION_FIELD = {
     "loans": "asset",
     "repays": "asset",
@@ -290,6 +387,7 @@ PARTITION_FIELD = {
     "orders": "symbol",
     "trades": "symbol",
     "account_snapshots": "source",
+    "interest_rates": "asset",
 }
 
 
@@ -340,10 +438,77 @@ def write_fetch(data_dir: Path, fetch: Fetch) -> list[Path]:
 
 
 def _until(history: History, moment: datetime) -> History:
+    """What a read up to `moment` found of each stream (the capital-flow-only "flows" are
+    not a stream of their own: they are in the capital flow)."""
     return {
         stream: [r for r in rows if r[STREAMS[stream].time_field] <= moment]
         for stream, rows in history.items()
+        if stream in STREAMS
     }
+
+
+def _from(history: History, starts: dict[str, datetime]) -> None:
+    """Drop what the exchange no longer served: rows before each cut stream's start."""
+    for stream, start in starts.items():
+        if stream in history:
+            field_name = STREAMS[stream].time_field
+            history[stream] = [r for r in history[stream] if r[field_name] >= start]
+
+
+@dataclass
+class HandmadeCoverage:
+    """What the coverage ledger says the runs read: every stream from `since` (None: no
+    ledger at all) up to each run's cutoff, asked for with `--since asked` (None: no
+    --since). `starts` moves some streams' start later: a retention cut, where the exchange
+    served nothing older (so the lake holds nothing older either)."""
+
+    since: datetime | None = SINCE
+    asked: datetime | None = SINCE
+    starts: dict[str, datetime] = field(default_factory=dict)
+
+
+def _partitions(history: History) -> list[tuple[str, str]]:
+    """The (stream, partition) pairs an export of this history reads."""
+    assets = {
+        r["asset"] for s in ("transfers", "loans", "repays", "interest") for r in history.get(s, [])
+    }
+    assets |= {r["commissionAsset"] for r in history.get("trades", [])}
+    symbols = {
+        r["symbol"] for s in ("trades", "orders", "liquidations") for r in history.get(s, [])
+    }
+    for symbol in symbols:
+        assets |= set(split_symbol(symbol))
+    pairs = [("transfers", "ROLL_IN"), ("transfers", "ROLL_OUT"), ("interest", "")]
+    pairs += [("liquidations", ""), ("capital_flow", "")]
+    pairs += [(stream, asset) for asset in sorted(assets) for stream in ("loans", "repays")]
+    pairs += [("interest_rates", asset) for asset in sorted(assets)]
+    pairs += [(stream, symbol) for symbol in sorted(symbols) for stream in ("orders", "trades")]
+    return pairs
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def write_coverage(
+    data_dir: Path,
+    account: str,
+    history: History,
+    runs: tuple[tuple[str, datetime], ...],
+    coverage: HandmadeCoverage,
+) -> None:
+    """Record in the coverage ledger that each run read every partition up to its cutoff."""
+    if coverage.since is None:
+        return
+    asked = None if coverage.asked is None else _ms(coverage.asked)
+    with CoverageLedger(data_dir) as ledger:
+        for run_id, cutoff in runs:
+            ledger.start_run(f"{account}-{run_id}", account, {"since_ms": asked})
+            for stream, partition in _partitions(history):
+                start = coverage.starts.get(stream, coverage.since)
+                if start < cutoff:
+                    ledger.mark(account, stream, partition, _ms(start), _ms(cutoff), 0, run_id)
+            ledger.finish_run(f"{account}-{run_id}", "completed", {})
 
 
 def _as_seen_by_r2(history: History) -> History:
@@ -359,7 +524,8 @@ def _as_seen_by_r2(history: History) -> History:
 
 
 Planter = Callable[[History], None]
-SnapshotPlanter = Callable[[list[Row]], None]
+RowsPlanter = Callable[[list[Row]], None]
+SnapshotPlanter = RowsPlanter
 
 
 def write_handmade_lake(
@@ -368,14 +534,22 @@ def write_handmade_lake(
     plant_in_truth: bool = False,
     plant_snapshots: SnapshotPlanter | None = None,
     r3_history: Planter | None = None,
+    plant_flows: RowsPlanter | None = None,
+    truth_plant: Planter | None = None,
+    coverage: HandmadeCoverage | None = None,
 ) -> History:
-    """Write the hand-made lake; return the history the lake holds.
+    """Write the hand-made lake and its coverage ledger; return the history the lake holds.
 
-    `plant` changes the history the runs read (an error in the data); with `plant_in_truth`
-    the snapshots follow the changed history too (only the audit can see it then).
-    `plant_snapshots` changes snapshot rows; `r3_history` changes only what r3 read.
+    `truth_plant` changes what really happened (a legitimate situation: snapshots and the
+    capital flow follow it); `plant` then changes the history the runs read (an error in the
+    data), and with `plant_in_truth` the snapshots and the capital flow follow it too (only
+    the audit can see it then). `plant_snapshots` and `plant_flows` change snapshot and
+    capital-flow rows; `r3_history` changes only what r3 read; `coverage` what the ledger says.
     """
+    coverage = coverage or HandmadeCoverage()
     truth = base_history()
+    if truth_plant:
+        truth_plant(truth)
     lake_history = copy.deepcopy(truth)
     if plant:
         plant(lake_history)
@@ -389,7 +563,11 @@ def write_handmade_lake(
     if plant_snapshots:
         for rows in snapshots.values():
             plant_snapshots(rows)
-    r3 = copy.deepcopy(lake_history)
+    lake_history["capital_flow"] = capital_flow_rows(truth)
+    if plant_flows:
+        plant_flows(lake_history["capital_flow"])
+    _from(lake_history, coverage.starts)
+    r3 = _until(copy.deepcopy(lake_history), R3_CUTOFF)
     if r3_history:
         r3_history(r3)
     runs = (
@@ -402,10 +580,19 @@ def write_handmade_lake(
             if rows:
                 write_fetch(data_dir, Fetch(stream, rows, run_id, fetched_at))
         write_fetch(data_dir, Fetch("account_snapshots", snapshots[run_id], run_id, fetched_at))
+    cutoffs = (("r1", S1), ("r2", S2), ("r3", R3_CUTOFF))
+    write_coverage(data_dir, ACCOUNT, {**truth, **lake_history}, cutoffs, coverage)
+    _write_other_account(data_dir, coverage)
+    return lake_history
+
+
+def _write_other_account(data_dir: Path, coverage: HandmadeCoverage) -> None:
     other = other_account_history()
-    write_fetch(data_dir, Fetch("transfers", other["transfers"], "r1", S1, OTHER_ACCOUNT))
+    other["capital_flow"] = capital_flow_rows(other)
+    for stream in ("transfers", "capital_flow"):
+        write_fetch(data_dir, Fetch(stream, other[stream], "r1", S1, OTHER_ACCOUNT))
     write_fetch(
         data_dir,
         Fetch("account_snapshots", snapshot_rows(other, at(1), "live"), "r1", S1, OTHER_ACCOUNT),
     )
-    return lake_history
+    write_coverage(data_dir, OTHER_ACCOUNT, other, (("r1", S1),), coverage)

@@ -1,11 +1,14 @@
-"""Reconciliation of the hand-made lake: clean, then with each kind of error planted."""
+"""Reconciliation of the hand-made lake: clean, then with each kind of error planted, each
+caught and diagnosed to one root cause."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
 
-from sql.runner import Break, reconcile
+import pytest
+
+from sql.runner import Break, reconcile, root_causes
 from tests.sql.conftest import BuiltLake, LakeFactory
 from tests.sql.handmade import (
     ACCOUNT,
@@ -37,6 +40,18 @@ def find(rows: list[Row], **match: object) -> Row:
     return next(r for r in rows if all(r.get(k) == v for k, v in match.items()))
 
 
+def only_cause(lake: BuiltLake, include_provisional: bool = False) -> tuple[str, str]:
+    """The one root cause of the lake's breaks, as (cause_kind, description); every break row
+    is linked to it."""
+    causes = root_causes(lake.data_dir, include_provisional)
+    assert len(causes) == 1, [(c.cause_kind, c.description) for c in causes]
+    (cause,) = causes
+    rows = reconcile(lake.data_dir, include_provisional)
+    assert {b.cause_id for b in rows} == {cause.cause_id}
+    assert cause.symptoms == len(rows)
+    return cause.cause_kind, cause.description
+
+
 def test_hand_numbers_of_the_second_snapshot() -> None:
     # the snapshot model of the test itself, checked against figures worked out by hand
     rows = {r["asset"]: r for r in snapshot_rows(base_history(), S2, "live", {"BTC": D("0.001")})}
@@ -50,11 +65,23 @@ def test_hand_numbers_of_the_second_snapshot() -> None:
 def test_clean_lake_reconciles_with_no_breaks(base_lake: BuiltLake) -> None:
     assert base_lake.result.ok, [t.message for t in base_lake.result.failures]
     assert reconcile(base_lake.data_dir, include_provisional=True) == []
+    assert root_causes(base_lake.data_dir, include_provisional=True) == []
     statuses = base_lake.query(
         "select distinct status from recon_principal union select distinct status "
         "from recon_interest union select distinct status from recon_balances"
     )
     assert statuses == [("matched",)]
+    # every capital-flow row matched one typed row, every charge, hour and repay checked
+    assert base_lake.query("select distinct match_status from int_capital_flow_matches") == [
+        ("matched",)
+    ]
+    assert base_lake.query("select distinct audit_status from interest_audit") == [("ok",)]
+    assert base_lake.query("select status, count(*) from int_interest_hours group by 1") == [
+        ("matched", 48 * 2 + 2)
+    ]
+    assert base_lake.query("select status, count(*) from int_repay_checks group by 1") == [
+        ("matched", 1)
+    ]
 
 
 def test_every_interval_is_reconciled(base_lake: BuiltLake) -> None:
@@ -91,7 +118,7 @@ def test_terms_are_shown_per_interval(base_lake: BuiltLake) -> None:
     )
 
 
-def test_dropped_loan_breaks_principal_and_balance(handmade: LakeFactory) -> None:
+def test_a_dropped_loan_is_one_cause_not_a_page_of_breaks(handmade: LakeFactory) -> None:
     def drop_loan(history: History) -> None:
         history["loans"] = [r for r in history["loans"] if r["txId"] != 12]
 
@@ -101,22 +128,45 @@ def test_dropped_loan_breaks_principal_and_balance(handmade: LakeFactory) -> Non
         ("principal", "BTC", NAIVE_S2, D("0.01")),
         ("balance", "BTC", NAIVE_S2, D("0.01")),
     }
-    # the audit sees the BTC charges computed on twice the ledger's principal
-    assert {(b.kind, b.asset) for b in breaks if b.kind not in RECON_KINDS} == {
-        ("interest_principal", "BTC")
-    }
+    # the hours from the loan to the next snapshot are charged on twice the ledger's principal,
+    # and its first hour has no loan
+    kinds = [b.kind for b in breaks]
+    assert kinds.count("interest_principal") == 5 + 1
+    assert kinds.count("capital_flow") == 1
+    kind, description = only_cause(lake)
+    assert kind == "capital_flow"
+    assert description.startswith(
+        "borrow of 0.01 BTC at 2024-01-01T03:45:00.000Z is in the capital flow but not in loans"
+    )
 
 
-def test_altered_repay_split_breaks_principal_and_interest(handmade: LakeFactory) -> None:
+def test_a_loan_lost_from_the_capital_flow_too_is_still_one_cause(handmade: LakeFactory) -> None:
+    def drop_loan(history: History) -> None:
+        history["loans"] = [r for r in history["loans"] if r["txId"] != 12]
+
+    def drop_flow(rows: list[Row]) -> None:
+        rows[:] = [r for r in rows if r["tranId"] != 12]
+
+    lake = handmade(plant=drop_loan, plant_flows=drop_flow)
+    kind, description = only_cause(lake)
+    # its ON_BORROW charge still says a loan was made then
+    assert kind == "interest_principal"
+    assert description.startswith("ON_BORROW charges of BTC at 2024-01-01T03:45:00.000Z")
+
+
+def test_altered_repay_split_breaks_the_interest_first_rule(handmade: LakeFactory) -> None:
     def alter_split(history: History) -> None:
         repay = find(history["repays"], txId=20)
         repay.update(interest=D("0.01666667"), principal=D("100.00000001"))
 
-    breaks = reconcile(handmade(plant=alter_split).data_dir)
-    assert recon_breaks(breaks) == {
+    lake = handmade(plant=alter_split)
+    assert recon_breaks(reconcile(lake.data_dir)) == {
         ("principal", "USDT", NAIVE_S2, D("0.00000001")),
         ("interest", "USDT", NAIVE_S2, D("-0.00000001")),
     }
+    kind, description = only_cause(lake)
+    assert kind == "repay_split"
+    assert "paid 0.01666667 of interest; interest first would pay 0.01666668" in description
 
 
 def test_duplicated_interest_row_breaks_interest(handmade: LakeFactory) -> None:
@@ -126,16 +176,31 @@ def test_duplicated_interest_row_breaks_interest(handmade: LakeFactory) -> None:
         row = find(base_history()["interest"], asset="BTC", interestAccuredTime=at(5))
         write_fetch(data_dir, Fetch("interest", [row], "r3", R3_FETCHED))
 
-    breaks = reconcile(handmade(after=duplicate).data_dir)
+    lake = handmade(after=duplicate)
+    breaks = reconcile(lake.data_dir)
     assert recon_breaks(breaks) == {("interest", "BTC", NAIVE_S2, D("-0.00000005"))}
+    assert {(b.kind, b.interval_end) for b in breaks if b.kind not in RECON_KINDS} == {
+        ("interest_principal", at(5).replace(tzinfo=None))
+    }
+    kind, description = only_cause(lake)
+    assert kind == "interval"
+    assert "interest BTC -0.00000005" in description
+    assert "first hour: PERIODIC charges of BTC at 2024-01-01T05:00:00.000Z" in description
 
 
 def test_changed_commission_breaks_balance(handmade: LakeFactory) -> None:
     def change_commission(history: History) -> None:
         find(history["trades"], id=1001)["commission"] = D("0.2")
 
-    breaks = reconcile(handmade(plant=change_commission).data_dir)
-    assert recon_breaks(breaks) == {("balance", "USDT", NAIVE_S2, D("-0.005"))}
+    lake = handmade(plant=change_commission)
+    assert recon_breaks(reconcile(lake.data_dir)) == {("balance", "USDT", NAIVE_S2, D("-0.005"))}
+    kind, description = only_cause(lake)
+    assert (kind, description.split(" [")[0]) == (
+        "capital_flow",
+        "fill BTCUSDT id 1001 commission leg differs from its capital-flow row",
+    )
+    assert "capital flow TRADING_COMMISSION -0.205 USDT" in description
+    assert "fill BTCUSDT id 1001 commission leg: -0.2 USDT" in description
 
 
 def test_flipped_transfer_breaks_balance(handmade: LakeFactory) -> None:
@@ -144,61 +209,128 @@ def test_flipped_transfer_breaks_balance(handmade: LakeFactory) -> None:
 
     breaks = reconcile(handmade(plant=flip).data_dir)
     assert recon_breaks(breaks) == {("balance", "USDT", NAIVE_S2, D(-100))}
-    (only,) = breaks
-    assert "transfers_in=50" in only.terms
+    (balance,) = [b for b in breaks if b.kind == "balance"]
+    assert "transfers_in=50" in balance.terms
+    (flow,) = [b for b in breaks if b.kind == "capital_flow"]
+    assert flow.cause_id == balance.cause_id
+    assert "capital flow TRANSFER -50 USDT" in str(flow.detail)
+    assert "transfer txId 3: 50 USDT" in str(flow.detail)
 
 
-def test_snapshot_off_by_one_unit_breaks_both_intervals(handmade: LakeFactory) -> None:
+def test_snapshot_off_by_one_unit_is_that_snapshot(handmade: LakeFactory) -> None:
     def nudge(rows: list[Row]) -> None:
         for row in rows:
             if row["asset"] == "BTC" and row["snapshotTime"] == S2:
                 row["free"] += D("0.00000001")
                 row["netAsset"] += D("0.00000001")
 
-    breaks = reconcile(handmade(plant_snapshots=nudge).data_dir)
-    assert recon_breaks(breaks) == {
+    lake = handmade(plant_snapshots=nudge)
+    assert recon_breaks(reconcile(lake.data_dir)) == {
         ("balance", "BTC", NAIVE_S2, D("0.00000001")),
         ("balance", "BTC", NAIVE_S3, D("-0.00000001")),
     }
+    kind, description = only_cause(lake)
+    assert kind == "snapshot"
+    assert description.startswith("the snapshot at 2024-01-01T08:30:00.000Z disagrees")
+
+
+def drop_transfer(tx_id: int) -> object:
+    def plant(history: History) -> None:
+        history["transfers"] = [r for r in history["transfers"] if r["txId"] != tx_id]
+
+    return plant
 
 
 def test_rows_inside_the_late_window_are_provisional(handmade: LakeFactory) -> None:
-    # the 12:00 transfer has not reached the lake yet
-    def late(history: History) -> None:
-        history["transfers"] = [r for r in history["transfers"] if r["txId"] != 4]
-
-    lake = handmade(plant=late, late_window_hours=48)
+    # the 12:00 transfer has not reached the lake yet (its capital-flow row has)
+    lake = handmade(plant=drop_transfer(4), late_window_hours=48)
     assert reconcile(lake.data_dir) == []
-    (provisional,) = reconcile(lake.data_dir, include_provisional=True)
-    assert (provisional.kind, provisional.asset, provisional.status) == (
-        "balance",
-        "USDT",
-        "provisional",
-    )
-    assert provisional.interval_end == NAIVE_S3
+    provisional = reconcile(lake.data_dir, include_provisional=True)
+    assert {(b.kind, b.asset, b.status) for b in provisional} == {
+        ("balance", "USDT", "provisional"),
+        ("capital_flow", "USDT", "provisional"),
+    }
+    assert only_cause(lake, include_provisional=True)[0] == "capital_flow"
 
 
-def test_the_same_gap_outside_the_late_window_is_a_break(handmade: LakeFactory) -> None:
-    def late(history: History) -> None:
-        history["transfers"] = [r for r in history["transfers"] if r["txId"] != 4]
-
-    breaks = reconcile(handmade(plant=late).data_dir)
-    assert recon_breaks(breaks) == {("balance", "USDT", NAIVE_S3, D(5))}
+@pytest.mark.parametrize(
+    ("tx_id", "asset", "interval_end", "amount"),
+    [(2, "BTC", at(2), D("0.1")), (4, "USDT", S3, D(5))],
+    ids=["old: the opening's BTC", "recent: after the second snapshot"],
+)
+def test_a_missing_transfer_is_one_cause_old_or_recent(
+    handmade: LakeFactory, tx_id: int, asset: str, interval_end: object, amount: Decimal
+) -> None:
+    lake = handmade(plant=drop_transfer(tx_id))
+    breaks = reconcile(lake.data_dir)
+    naive_end = interval_end.replace(tzinfo=None)  # type: ignore[attr-defined]
+    assert recon_breaks(breaks) == {("balance", asset, naive_end, amount)}
     assert {b.status for b in breaks} == {"break"}
+    kind, description = only_cause(lake)
+    assert kind == "capital_flow"
+    assert description.startswith(f"transfer of {amount} {asset}")
+    assert "is in the capital flow but not in transfers" in description
 
 
-def test_pending_rows_make_an_interval_provisional(handmade: LakeFactory) -> None:
+def test_a_lost_first_transfer_breaks_the_proven_opening(handmade: LakeFactory) -> None:
+    # the account's very first row, lost from both the transfers and the capital flow: the
+    # coverage proves the history reaches the opening, so the opening does not tie from zero
+    def drop_flow(rows: list[Row]) -> None:
+        rows[:] = [r for r in rows if r["tranId"] != 1]
+
+    lake = handmade(plant=drop_transfer(1), plant_flows=drop_flow)
+    assert recon_breaks(reconcile(lake.data_dir)) == {
+        ("balance", "USDT", at(2).replace(tzinfo=None), D(1000))
+    }
+    kind, description = only_cause(lake)
+    assert kind == "interval"
+    assert description.startswith("unexplained between the opening and 2024-01-01T02:00:00.000Z")
+
+
+def test_pending_rows_excuse_their_own_amount(handmade: LakeFactory) -> None:
     def still_pending(history: History) -> None:
         find(history["repays"], txId=20)["status"] = "PENDING"
 
     lake = handmade(r3_history=still_pending)
     assert reconcile(lake.data_dir) == []
     provisional = reconcile(lake.data_dir, include_provisional=True)
-    assert {(b.kind, b.asset, b.status, b.pending_rows) for b in provisional} == {
-        ("principal", "USDT", "provisional", 1),
-        ("interest", "USDT", "provisional", 1),
-        ("balance", "USDT", "provisional", 2),
+    assert {(b.kind, b.asset, b.status) for b in provisional} == {
+        ("principal", "USDT", "provisional"),
+        ("interest", "USDT", "provisional"),
+        ("balance", "USDT", "provisional"),
+        ("pending", "USDT", "provisional"),
     }
+    kind, description = only_cause(lake, include_provisional=True)
+    assert kind == "pending"
+    assert description.startswith("repays:20 at 2024-01-01T06:30:00.000Z has been PENDING for 41")
+
+
+def test_a_pending_row_past_the_bound_hides_nothing(handmade: LakeFactory) -> None:
+    def still_pending(history: History) -> None:
+        find(history["repays"], txId=20)["status"] = "PENDING"
+
+    lake = handmade(r3_history=still_pending, pending_max_age_hours=24)
+    breaks = reconcile(lake.data_dir)
+    assert {(b.kind, b.status) for b in breaks} == {
+        ("principal", "break"),
+        ("interest", "break"),
+        ("balance", "break"),
+        ("pending_stale", "break"),
+    }
+    kind, description = only_cause(lake)
+    assert kind == "pending_stale"
+    assert "PENDING for 41 hours, past the 24 hours" in description
+
+
+def test_a_young_pending_row_does_not_excuse_another_difference(handmade: LakeFactory) -> None:
+    # the repay is still PENDING, and a transfer of the same interval is missing: the
+    # difference is not the repay's own amount, so it breaks
+    def still_pending(history: History) -> None:
+        find(history["repays"], txId=20)["status"] = "PENDING"
+
+    lake = handmade(plant=drop_transfer(3), r3_history=still_pending)
+    (balance,) = [b for b in reconcile(lake.data_dir) if b.kind == "balance"]
+    assert (balance.status, balance.difference) == ("break", D("-150.01666668"))
 
 
 def test_interest_audit_flags_a_charge_off_by_one_unit(handmade: LakeFactory) -> None:
@@ -221,3 +353,4 @@ def test_interest_audit_flags_a_charge_off_by_one_unit(handmade: LakeFactory) ->
     )
     statuses = lake.query("select audit_status, count(*) from interest_audit group by all")
     assert dict(statuses) == {"ok": 62, "charge_mismatch": 1}
+    assert only_cause(lake)[0] == "interest_charge"

@@ -120,7 +120,7 @@ def test_a_failed_build_keeps_the_previous_warehouse(handmade: LakeFactory) -> N
     with pytest.raises(BuildError, match=r"part-bad.parquet is not a loans file"):
         build(lake.data_dir)
     assert lake.query("select count(*) from int_ledger") == before
-    assert sorted(p.name for p in lake.data_dir.iterdir()) == ["lake", "warehouse.duckdb"]
+    assert sorted(p.name for p in lake.data_dir.iterdir()) == ["lake", "state", "warehouse.duckdb"]
 
 
 def test_a_failed_data_test_names_model_rule_and_rows(handmade: LakeFactory) -> None:
@@ -195,3 +195,37 @@ def test_a_foreign_parquet_file_stops_the_build_naming_it(handmade: LakeFactory)
     pq.write_table(pa.table({"customer": ["x"], "amount": [1.5]}), folder / "part-foreign.parquet")
     with pytest.raises(BuildError, match=r"part-foreign\.parquet is not a loans file"):
         build(lake.data_dir)
+
+
+def test_reconcile_prints_root_causes_first(handmade: LakeFactory) -> None:
+    def drop_loan(history: dict[str, list[Row]]) -> None:
+        history["loans"] = [r for r in history["loans"] if r["txId"] != 12]
+
+    lake = handmade(plant=drop_loan)
+    done = CliRunner().invoke(app, ["reconcile", "--data-dir", str(lake.data_dir)])
+    assert done.exit_code == 1, done.output
+    lines = done.output.splitlines()
+    assert lines[0] == "root causes (1):"
+    assert lines[1].startswith(
+        "  1. [break] capital_flow BTC 2024-01-01 03:45:00 (9 rows, acct1): borrow of 0.01 BTC"
+    )
+    assert "reconciliation: 9 break row(s) from 1 root cause(s)" in done.output
+    assert "verified (acct1): 2 of 2 asset(s) from 2023-12-31 00:00 on (anchored: opening)" in (
+        done.output
+    )
+
+
+def test_reconcile_strict_counts_provisional_rows(handmade: LakeFactory) -> None:
+    def still_pending(history: dict[str, list[Row]]) -> None:
+        next(r for r in history["repays"] if r["txId"] == 20)["status"] = "PENDING"
+
+    lake = handmade(r3_history=still_pending)
+    lenient = CliRunner().invoke(app, ["reconcile", "--data-dir", str(lake.data_dir)])
+    assert lenient.exit_code == 0, lenient.output
+    assert (
+        "provisional: 4 row(s) that may still change (not counted: --strict counts them); "
+        "the oldest at 2024-01-01 06:30:00 (pending USDT)"
+    ) in lenient.output
+    strict = CliRunner().invoke(app, ["reconcile", "--strict", "--data-dir", str(lake.data_dir)])
+    assert strict.exit_code == 1, strict.output
+    assert "  1. [provisional] pending USDT 2024-01-01 06:30:00 (4 rows, acct1)" in strict.output

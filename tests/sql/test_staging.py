@@ -106,10 +106,12 @@ def test_an_empty_lake_builds_typed_models(tmp_path: Path) -> None:
 def test_every_amount_column_is_an_exact_decimal(base_lake: BuiltLake) -> None:
     floats = base_lake.query(
         "select table_name, column_name from information_schema.columns "
-        "where data_type in ('DOUBLE', 'FLOAT', 'REAL')"
+        "where data_type similar to '(DOUBLE|FLOAT|REAL).*'"
     )
     assert floats == []
     decimals = base_lake.query(
         "select distinct data_type from information_schema.columns where data_type like 'DECIMAL%'"
+        " order by 1"
     )
-    assert decimals == [("DECIMAL(38,18)",)]
+    # lists of amounts: the PENDING amounts a check may excuse
+    assert decimals == [("DECIMAL(38,18)",), ("DECIMAL(38,18)[]",)]

@@ -155,13 +155,16 @@ def built(exported: Exported) -> BuildResult:
     return build(exported.data_dir)
 
 
-def local_copy(store: Storage, data_dir: Path) -> Path:
-    """Every object of the lake, downloaded into DATA_DIR/lake with the same keys."""
+def local_copy(store: Storage, data_dir: Path, state: Path | None = None) -> Path:
+    """Every object of the lake, downloaded into DATA_DIR/lake with the same keys, and the
+    coverage ledger of `state` (what the exports read: the reconciliation starts from it)."""
     for key in store.list_files("", ".parquet"):
         target = data_dir / "lake" / key
         target.parent.mkdir(parents=True, exist_ok=True)
         with store.open_input(key) as source:
             target.write_bytes(source.read())
+    if state is not None:
+        shutil.copytree(state, data_dir / "state")
     return data_dir
 
 
@@ -227,7 +230,8 @@ def test_the_models_read_the_lake_on_s3_and_reconcile(
 def test_an_s3_lake_builds_what_its_local_copy_builds(
     exported: Exported, built: BuildResult, tmp_path: Path
 ) -> None:
-    copy = build(local_copy(lake_store(exported.data_dir), tmp_path / "copy"))
+    state = exported.data_dir / "state"
+    copy = build(local_copy(lake_store(exported.data_dir), tmp_path / "copy", state))
     queries = [
         "select * from recon_breaks order by all",
         "select * from recon_principal order by all",
