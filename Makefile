@@ -31,8 +31,10 @@ sqlfix: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy cli flows storage sql connectors models simulator bench
 
+# a test file runs on one worker (its module fixtures, such as the Prefect workers, once)
+PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 

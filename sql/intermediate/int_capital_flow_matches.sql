@@ -413,7 +413,15 @@ all_rows as (
             when flow_class in ('fee', 'conversion', 'other') then 'matched'
             when
                 flow_asset <> typed_asset
-                or flowed_at <> happened_at
+                or not (
+                    flowed_at = happened_at
+                    -- a time the exchange served in seconds (transfer rows can be) is known
+                    -- to the second only: the capital flow's instant within that second matches
+                    or (
+                        happened_at = date_trunc('second', happened_at)
+                        and date_trunc('second', flowed_at) = happened_at
+                    )
+                )
                 or (is_amount_known and flow_amount <> typed_amount)
                 then 'differs'
             else 'matched'

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -312,6 +312,36 @@ def test_a_fee_missing_from_the_capital_flow_is_one_cause(handmade: LakeFactory)
     kind, description = only_cause(lake)
     assert kind == "interval"
     assert "balance USDT -1.6" in description
+
+
+# -- a time served in seconds ------------------------------------------------------------------
+def transfer_4_at_871_ms(history: History) -> None:
+    """What really happened: transfer 4 at 12:00:00.871 (the capital flow says so too)."""
+    row = next(r for r in history["transfers"] if r["txId"] == 4)
+    row["timestamp"] = at(12) + timedelta(milliseconds=871)
+
+
+def served_at(seconds: int) -> Planter:
+    """The transfers endpoint served transfer 4's time in seconds: 12:00:00 plus `seconds`."""
+
+    def plant(history: History) -> None:
+        row = next(r for r in history["transfers"] if r["txId"] == 4)
+        row["timestamp"] = at(12) + timedelta(seconds=seconds)
+
+    return plant
+
+
+def test_a_transfer_time_served_in_seconds_matches_its_capital_flow(
+    handmade: LakeFactory,
+) -> None:
+    assert_clean(handmade(truth_plant=transfer_4_at_871_ms, plant=served_at(0)))
+
+
+def test_a_transfer_time_a_second_off_is_one_cause(handmade: LakeFactory) -> None:
+    lake = handmade(truth_plant=transfer_4_at_871_ms, plant=served_at(1))
+    kind, description = only_cause(lake)
+    assert kind == "capital_flow"
+    assert "transfer txId 4" in description and "12:00:01.000Z" in description
 
 
 # -- isolated margin, delisting and dust -----------------------------------------------------
