@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.sim_process import simulator_process
-from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from bench.sim_process import simulator_process, unpaced_export_env
 
 BOUND_MB = 500
 UNLIMITED = 10**9  # weight is not what this measures
@@ -29,14 +28,7 @@ def run() -> dict[str, Any]:
         simulator_process("large", weight_limit=UNLIMITED, weight_window_ms=WINDOW_MS) as url,
         tempfile.TemporaryDirectory(prefix="bench_export_") as tmp,
     ):
-        env = {
-            **os.environ,
-            "BINANCE_API_KEY": DEFAULT_API_KEY,
-            "BINANCE_API_SECRET": DEFAULT_API_SECRET,
-            "BINANCE_BASE_URL": url,
-            "MARGIN_ETL_WEIGHT_LIMIT": str(UNLIMITED),
-            "MARGIN_ETL_WEIGHT_WINDOW_S": str(WINDOW_MS // 1000),
-        }
+        env = unpaced_export_env(url, WINDOW_MS, UNLIMITED)
         command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
         command += ["--data-dir", str(Path(tmp) / "data")]
         started = time.perf_counter()

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_sql import generate
-from bench.sim_process import simulator_process
-from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from bench.sim_process import simulator_process, unpaced_export_env
 
 UNLIMITED = 10**9  # weight is not what this measures
 WINDOW_MS = 1000  # a one-second window lifts allOrders' request cap 60-fold
@@ -44,14 +43,7 @@ def export_peak(scenario: str) -> dict[str, Any]:
         simulator_process(scenario, weight_limit=UNLIMITED, weight_window_ms=WINDOW_MS) as url,
         tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp,
     ):
-        env = {
-            **os.environ,
-            "BINANCE_API_KEY": DEFAULT_API_KEY,
-            "BINANCE_API_SECRET": DEFAULT_API_SECRET,
-            "BINANCE_BASE_URL": url,
-            "MARGIN_ETL_WEIGHT_LIMIT": str(UNLIMITED),
-            "MARGIN_ETL_WEIGHT_WINDOW_S": str(WINDOW_MS // 1000),
-        }
+        env = unpaced_export_env(url, WINDOW_MS, UNLIMITED)
         data = Path(tmp) / "data"
         command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
         command += ["--data-dir", str(data), "--since", "2000-01-01"]

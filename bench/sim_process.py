@@ -3,12 +3,14 @@ share the GIL with the server and measure that instead)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.server import BANNER
 
 
@@ -33,3 +35,16 @@ def simulator_process(scenario: str = "large", seed: int = 1, **options: object)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def unpaced_export_env(url: str, window_ms: int, limit: int) -> dict[str, str]:
+    """The environment of a `margin-etl export` child reading the simulator at `url` with the
+    simulator's default key, told the same weight limit and window the simulator was given."""
+    return {
+        **os.environ,
+        "BINANCE_API_KEY": DEFAULT_API_KEY,
+        "BINANCE_API_SECRET": DEFAULT_API_SECRET,
+        "BINANCE_BASE_URL": url,
+        "MARGIN_ETL_WEIGHT_LIMIT": str(limit),
+        "MARGIN_ETL_WEIGHT_WINDOW_S": str(window_ms // 1000),
+    }
