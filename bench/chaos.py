@@ -8,7 +8,7 @@ fault profile; a reference export counts the run's events; 1-3 kill points are d
 those counts (a request answered, a lake file between write and rename, a coverage mark);
 each killed process is followed by a new one; then the faults are calmed, one last export
 catches up, and the truth is taken. `MARGIN_ETL_CHAOS_RUNS` (default 100) sets the number of
-runs, `MARGIN_ETL_CHAOS_SEED` the first seed; `python -m bench.chaos --replay SEED` runs one.
+runs, `MARGIN_ETL_CHAOS_SEED` the first seed, `MARGIN_ETL_CHAOS_WORKERS` (4) how many at once; `python -m bench.chaos --replay SEED` runs one.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from tests.flows.lake_truth import HISTORY, differences
 
 RUNS = int(os.environ.get("MARGIN_ETL_CHAOS_RUNS", "100"))
 FIRST_SEED = int(os.environ.get("MARGIN_ETL_CHAOS_SEED", "1000"))
-WORKERS = 2  # the machine's cores: each run is mostly one process at a time
+# runs at once: a run waits on its exchange (Retry-After, slow answers) more than it computes
+# (under half a core measured), so two cores keep four busy
+WORKERS = int(os.environ.get("MARGIN_ETL_CHAOS_WORKERS", "4"))
 WEIGHT_WINDOW_MS = 2000  # a killed run's spent budget must not make the next wait a minute
 CHILD = [sys.executable, "-m", "bench.chaos_child"]
 
