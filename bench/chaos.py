@@ -8,7 +8,8 @@ fault profile; a reference export counts the run's events; 1-3 kill points are d
 those counts (a request answered, a lake file between write and rename, a coverage mark);
 each killed process is followed by a new one; then the faults are calmed, one last export
 catches up, and the truth is taken. `MARGIN_ETL_CHAOS_RUNS` (default 100) sets the number of
-runs, `MARGIN_ETL_CHAOS_SEED` the first seed, `MARGIN_ETL_CHAOS_WORKERS` (4) how many at once; `python -m bench.chaos --replay SEED` runs one.
+runs, `MARGIN_ETL_CHAOS_SEED` the first seed, `MARGIN_ETL_CHAOS_WORKERS` (4) how many run at
+once; `python -m bench.chaos --replay SEED` runs one.
 """
 
 from __future__ import annotations
