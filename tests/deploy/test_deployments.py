@@ -237,6 +237,7 @@ def test_the_deployments_carry_their_schedules(workers: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_hourly_fans_out_and_a_failing_account_fails_alone(
     workers: str, sim_factory: SimFactory, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from bench.chaos_child import export_to
 from bench.kill_runs import KillPoint, run_export
@@ -38,6 +39,7 @@ def read_from(cutoff_ms: int, since_ms: int) -> dict[str, int]:
     return starts
 
 
+@pytest.mark.slow
 def test_a_veteran_account_survives_hostile_faults_and_kills(
     sim_factory: SimFactory, tmp_path: Path
 ) -> None:
