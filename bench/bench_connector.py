@@ -12,6 +12,9 @@ Figures:
   spent: max over endpoints of weight / (limit per second) and, for allOrders, requests / (60
   per window). `bound_at_share_s` is the same at the client's own share of the limit.
 - `ratio`: export_s / bound_s (aim: within 1.2).
+- `requests_per_1k_rows`, `weight_per_1k_rows`: what a row costs; `page_floor_requests`: the
+  least requests any client could make for these rows, every page full at the endpoint's
+  largest size and no window or partition to walk (`requests_over_floor`: the export's excess).
 - `throttled`: 429s the server counted (must be 0).
 - `naive_*`: a naive client (page size 10, the default cursor limit 500, one request at a
   time, waiting out 429s) reads, each for at most NAIVE_SLICE_S, the interest history, then
@@ -182,6 +185,15 @@ def naive_seconds(
     return total
 
 
+def page_floor(rows: Counter[str]) -> int:
+    """Requests if every page were full at its endpoint's largest size (windows ignored)."""
+    total = 0
+    for stream, count in rows.items():
+        size = spec_for(stream, "current").page_size or 1
+        total += -(-count // size)
+    return total
+
+
 def run(
     weight_limit: int = WEIGHT_LIMIT,
     window_ms: int = WINDOW_MS,
@@ -206,6 +218,10 @@ def run(
         "requests": server["totals"]["requests"],
         "weight": server["totals"]["weight"],
         "throttled": server["totals"]["throttled"],
+        "requests_per_1k_rows": round(1000 * server["totals"]["requests"] / sum(rows.values()), 2),
+        "weight_per_1k_rows": round(1000 * server["totals"]["weight"] / sum(rows.values()), 1),
+        "page_floor_requests": page_floor(rows),
+        "requests_over_floor": round(server["totals"]["requests"] / page_floor(rows), 2),
         "export_s": round(export_s, 1),
         "bound_s": round(bound, 1),
         "bound_at_share_s": round(bound_seconds(server, weight_limit, window_ms, share), 1),

@@ -14,6 +14,7 @@ once; `python -m bench.chaos --replay SEED` runs one.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -22,7 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ from tests.flows.lake_truth import HISTORY, differences
 
 RUNS = int(os.environ.get("MARGIN_ETL_CHAOS_RUNS", "100"))
 FIRST_SEED = int(os.environ.get("MARGIN_ETL_CHAOS_SEED", "1000"))
-# runs at once: a run waits on its exchange (Retry-After, slow answers) more than it computes
-# (under half a core measured), so two cores keep four busy
+# runs at once, each in a process of its own: a run waits on its exchange (Retry-After, slow
+# answers) more than it computes (under half a core measured), so two cores keep four busy
 WORKERS = int(os.environ.get("MARGIN_ETL_CHAOS_WORKERS", "4"))
 WEIGHT_WINDOW_MS = 2000  # a killed run's spent budget must not make the next wait a minute
 CHILD = [sys.executable, "-m", "bench.chaos_child"]
@@ -134,8 +135,9 @@ def run_campaign(
     seeds: Sequence[int], root: Path, progress: Callable[[RunRecord], None]
 ) -> list[RunRecord]:
     records: list[RunRecord] = []
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for record in pool.map(lambda seed: campaign_run(seed, root), seeds):
+    # processes, not threads: each run's simulator, truth and build would share one GIL
+    with ProcessPoolExecutor(WORKERS) as pool:
+        for record in pool.map(functools.partial(campaign_run, root=root), seeds):
             records.append(record)
             progress(record)
     return records
