@@ -49,6 +49,7 @@ from connectors.specs import (
     SPECS,
     ApiSetting,
     EndpointSpec,
+    probe_spec,
     spec_for,
 )
 from connectors.windows import Window, plan_windows
@@ -92,6 +93,7 @@ __all__ = [
     "Window",
     "oldest_readable_ms",
     "plan_windows",
+    "probe_spec",
     "redact",
     "spec_for",
 ]
