@@ -65,9 +65,7 @@ class RichExportProgress:
 def summary_table(summary: ExportSummary) -> Table:
     cutoff = from_ms(summary.cutoff_ms).isoformat(timespec="seconds")
     table = Table(title=f"export of {summary.account} up to {cutoff} (run {summary.run_id})")
-    planned = summary.planned_requests is not None
-    costs = ("requests / planned", "weight / planned") if planned else ("requests", "weight")
-    for column in ("stream", "partitions", "windows", "rows read", "rows written", *costs):
+    for column in ("stream", "partitions", "windows", "rows read", "rows written"):
         table.add_column(column, justify="left" if column == "stream" else "right")
     for result in summary.streams.values():
         table.add_row(
@@ -76,20 +74,40 @@ def summary_table(summary: ExportSummary) -> Table:
             str(result.windows),
             f"{result.rows_read:,}",
             f"{result.rows_written:,}",
-            against(result.requests, result.planned_requests, planned),
-            against(result.weight, result.planned_weight, planned),
         )
     table.caption = (
-        f"{summary.files} files, "
-        f"{against(summary.requests, summary.planned_requests, planned)} requests, "
-        f"weight {against(summary.weight, summary.planned_weight, planned)}, "
+        f"{summary.files} files, {summary.requests} requests, weight {summary.weight}, "
         f"{summary.retries} retries, {summary.duration_s:.1f} s"
     )
     return table
 
 
-def against(spent: int, planned: int | None, shown: bool) -> str:
-    """A spent figure, and the planned one beside it when the run was planned."""
-    if not shown:
-        return f"{spent:,}"
-    return f"{spent:,} / {'-' if planned is None else f'{planned:,}'}"
+def cost_table(summary: ExportSummary) -> Table | None:
+    """Requests and weight each stream spent beside what its plan foresaw (None: no plan)."""
+    if summary.planned_requests is None:
+        return None
+    table = Table(title="spent against planned")
+    for column in ("stream", "requests", "planned", "weight", "planned "):
+        table.add_column(column, justify="left" if column == "stream" else "right")
+    for result in summary.streams.values():
+        table.add_row(
+            result.stream,
+            f"{result.requests:,}",
+            _figure(result.planned_requests),
+            f"{result.weight:,}",
+            _figure(result.planned_weight),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        f"{summary.requests:,}",
+        _figure(summary.planned_requests),
+        f"{summary.weight:,}",
+        _figure(summary.planned_weight),
+    )
+    table.caption = "the total counts calls of no stream too (the server time, the pairs)"
+    return table
+
+
+def _figure(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"

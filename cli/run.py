@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from cli.progress import RichExportProgress, summary_table
+from cli.progress import RichExportProgress, cost_table, summary_table
 from flows.export import ExportProgress, ExportRequest, ExportSummary, export_account
 from flows.plan import ExportPlan, plan_export, planned_against_spent
 from storage import UserError
@@ -25,9 +25,10 @@ def run_export(request: ExportRequest, *, prefect: bool, progress: bool) -> Expo
             summary = ExportSummary.from_dict(run_flow(request, display))
         else:
             summary = asyncio.run(export_account(request, display))
+    console.print(summary_table(summary))
     if planned is not None:
         planned_against_spent(planned, summary)
-    console.print(summary_table(summary))
+        console.print(cost_table(summary))
     return summary
 
 
