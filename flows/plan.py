@@ -9,7 +9,10 @@ from the cheapest source that knows them:
 2. the endpoint specs: a window of rates or candles holds one row per hour or day;
 3. probes, only where nothing else tells: a page endpoint's first page gives its window's
    `total`; a cursor endpoint has no total, so a few windows or days are read with the
-   largest limit and the rest extrapolated (an *estimate*, from so many samples).
+   largest limit and the rest extrapolated (an *estimate*, from so many samples; a window
+   not probed takes the density of the nearest probed ones).
+
+Retries are spent too, but no plan foresees them.
 
 What the plan itself spends (its probes, the server time, the account and the pairs it reads
 to choose scopes as the export does) is counted apart. It takes no lock and opens the ledger

@@ -21,6 +21,7 @@ from flows.plan import (
     window_calls,
 )
 from models import DAY_MS, HOUR_MS
+from storage.lock import DataDirLock
 from tests.fixtures_sim import SimFactory
 from tests.flows.test_export import account_for, fast_settings
 
@@ -105,3 +106,20 @@ def test_the_least_wall_time_is_the_busiest_buckets_windows_but_the_last() -> No
     assert plan.least_wall_s == 120.0  # two windows spent, the third one's weight goes at once
     plan.buckets["ip:/sapi/v1/margin/allOrders"].requests = 500  # 48 a window: 11 windows
     assert plan.least_wall_s == 600.0
+
+
+def test_a_plan_reads_beside_a_run_that_holds_the_data_dir(
+    sim_factory: SimFactory, tmp_path: Path
+) -> None:
+    sim = sim_factory(scenario="tiny", seed=4)
+    data = tmp_path / "data"
+    request = ExportRequest(
+        account_for(sim), data, streams=("transfers",), client_settings=fast_settings()
+    )
+    asyncio.run(export_account(request))  # a ledger to read
+    with DataDirLock(data):  # as an export in progress holds it
+        before = files(data)
+        plan = asyncio.run(plan_export(request))
+        assert files(data) == before
+    assert plan.streams["transfers"].basis == "estimate"  # from the ledger: no probe
+    assert plan.streams["transfers"].samples == 0
