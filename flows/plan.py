@@ -36,8 +36,10 @@ from connectors import (
     MarginClient,
     Scopes,
     Window,
+    normalise_row,
     plan_windows,
     probe_spec,
+    row_time,
     spec_for,
 )
 from flows.export import (
@@ -476,7 +478,7 @@ class Planner:
         assert spec.page_size is not None and spec.cursor_param and spec.cursor_field
         limit = spec.page_size
         rows = await self._rows(spec, scope, [(spec.cursor_param, from_id)], limit)
-        times = sorted(_time(spec, r) for r in rows if int(r[spec.cursor_field]) >= from_id)
+        times = sorted(row_time(spec, r) for r in rows if int(r[spec.cursor_field]) >= from_id)
         if len(times) < limit or times[-1] >= end:
             return Cost(1, 1.0, samples=1)
         first = Sample(limit - 1, times[-1] - times[0], whole=False)
@@ -530,7 +532,7 @@ class Planner:
         self.assets_seen.update(named_assets(rows))
         if len(rows) < spec.page_size:
             return Sample(len(rows), window.length_ms, whole=True)
-        newest = max(_time(spec, r) for r in rows)
+        newest = max(row_time(spec, r) for r in rows)
         return Sample(len(rows), newest - window.start_ms + 1, whole=False)
 
     async def _day(self, spec: EndpointSpec, scope: str | None, day: Window) -> Sample:
@@ -539,14 +541,14 @@ class Planner:
         rows = await self._rows(spec, scope, list(day.params().items()), spec.page_size)
         if len(rows) < spec.page_size:
             return Sample(len(rows), day.length_ms, whole=True)
-        newest = max(_time(spec, r) for r in rows)
+        newest = max(row_time(spec, r) for r in rows)
         return Sample(len(rows), newest - day.start_ms + 1, whole=False)
 
     async def _rows(
         self, spec: EndpointSpec, scope: str | None, params: list[tuple[str, Any]], limit: int
     ) -> list[dict[str, Any]]:
         doc = await self._call(spec, scope, [*params, (spec.limit_param, limit)])
-        return [dict(r) for r in doc] if isinstance(doc, list) else []
+        return [normalise_row(spec, dict(r)) for r in doc] if isinstance(doc, list) else []
 
     async def _call(self, spec: EndpointSpec, scope: str | None, params: list[Any]) -> Any:
         named = [(spec.scope_param, scope)] if scope and spec.scope_param else []
@@ -579,11 +581,6 @@ class Planner:
         )
         load.requests += requests
         load.weight += requests * spec.weight
-
-
-def _time(spec: EndpointSpec, row: Mapping[str, Any]) -> int:
-    assert spec.time_field is not None
-    return int(row[spec.time_field])
 
 
 def _days_over(after_ms: int, end_ms: int, count: int) -> list[Window]:
