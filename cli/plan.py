@@ -41,7 +41,9 @@ def plan_table(plan: ExportPlan) -> Table:
     other = figures["other"]
     table.add_row("(server time, pairs)", "", "", f"{other['requests']:,}", f"{other['weight']:,}")
     table.add_section()
-    table.add_row("total", "", "", f"{plan.requests:,}", f"{plan.weight:,}", plan.basis)
+    table.add_row(
+        "total", "", f"{plan.windows:,}", f"{plan.requests:,}", f"{plan.weight:,}", plan.basis
+    )
     bucket, windows = plan.bottleneck()
     table.caption = (
         f"at least {duration(plan.least_wall_s)} under the weight budget "

@@ -239,6 +239,10 @@ class ExportPlan:
     cost_weight: int = 0
 
     @property
+    def windows(self) -> int:
+        return sum(s.windows for s in self.streams.values())
+
+    @property
     def requests(self) -> int:
         return round(sum(s.requests for s in self.streams.values()) + self.other_requests)
 
@@ -284,6 +288,7 @@ class ExportPlan:
                 for name, line in self.streams.items()
             },
             "other": {"requests": round(self.other_requests), "weight": round(self.other_weight)},
+            "windows": self.windows,
             "requests": self.requests,
             "weight": self.weight,
             "least_wall_s": self.least_wall_s,
