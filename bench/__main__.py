@@ -1,7 +1,7 @@
 """`python -m bench [NAME ...]`: run the benchmarks and print each one's figures and ratios.
 
 Each benchmark measures against a bound or a baseline taken in the same run, never against a
-number remembered from another machine. Names: simulator, connector, export, sql.
+number remembered from another machine. Names: simulator, connector, export, sql, memory, plan.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "export": "bench.bench_export",  # peak memory of a full large export vs 500 MB
     "sql": "bench.bench_sql",  # build + reconcile on 10 million ledger rows
     "memory": "bench.bench_memory",  # peak RSS of export and build at 1x and 4x
+    "plan": "bench.bench_plan",  # export --plan against what the export spent
 }
 
 

@@ -131,6 +131,14 @@ def export(
         bool, typer.Option(help="Run as a Prefect flow (--no-prefect: plain, no server).")
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show a live progress display.")] = True,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Print the windows, requests, weight and least wall time the run would take; "
+            "read no history, write nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Export an account's margin history into the Parquet lake (incremental, resumable)."""
     from cli.run import run_export
@@ -143,12 +151,17 @@ def export(
         note("--until lies in the future: exporting up to the exchange's now")
     request = ExportRequest.of(
         resolve_account(account, config),
-        _data_dir(data_dir, writes=True),
+        _data_dir(data_dir, writes=not plan),
         since_ms=since_ms,
         until_ms=checked_until,
         streams=streams,
         lookback_hours=lookback_hours,
     )
+    if plan:
+        from cli.plan import run_plan
+
+        run_plan(request)
+        return
     run_export(request, prefect=prefect, progress=progress)
 
 

@@ -80,3 +80,34 @@ def summary_table(summary: ExportSummary) -> Table:
         f"{summary.retries} retries, {summary.duration_s:.1f} s"
     )
     return table
+
+
+def cost_table(summary: ExportSummary) -> Table | None:
+    """Requests and weight each stream spent beside what its plan foresaw (None: no plan)."""
+    if summary.planned_requests is None:
+        return None
+    table = Table(title="spent against planned")
+    for column in ("stream", "requests", "planned", "weight", "planned "):
+        table.add_column(column, justify="left" if column == "stream" else "right")
+    for result in summary.streams.values():
+        table.add_row(
+            result.stream,
+            f"{result.requests:,}",
+            _figure(result.planned_requests),
+            f"{result.weight:,}",
+            _figure(result.planned_weight),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        f"{summary.requests:,}",
+        _figure(summary.planned_requests),
+        f"{summary.weight:,}",
+        _figure(summary.planned_weight),
+    )
+    table.caption = "the total counts calls of no stream too (the server time, the pairs)"
+    return table
+
+
+def _figure(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"

@@ -8,13 +8,17 @@ from typing import Any
 
 from rich.console import Console
 
-from cli.progress import RichExportProgress, summary_table
+from cli.progress import RichExportProgress, cost_table, summary_table
 from flows.export import ExportProgress, ExportRequest, ExportSummary, export_account
+from flows.plan import ExportPlan, plan_export, planned_against_spent
+from storage import UserError
 
 
 def run_export(request: ExportRequest, *, prefect: bool, progress: bool) -> ExportSummary:
-    """Run one export with a live display, then print the one-screen summary."""
+    """Plan, run one export with a live display, then print the one-screen summary with the
+    planned cost beside the spent one."""
     console = Console(stderr=True)
+    planned = quick_plan(request)
     display = RichExportProgress(console) if progress else None
     with display if display else contextlib.nullcontext():
         if prefect:
@@ -22,7 +26,19 @@ def run_export(request: ExportRequest, *, prefect: bool, progress: bool) -> Expo
         else:
             summary = asyncio.run(export_account(request, display))
     console.print(summary_table(summary))
+    if planned is not None:
+        planned_against_spent(planned, summary)
+        console.print(cost_table(summary))
     return summary
+
+
+def quick_plan(request: ExportRequest) -> ExportPlan | None:
+    """The run's plan from the coverage ledger and the specs alone: a few light calls, no
+    probes (`export --plan` probes). None when it cannot be made: the run then says why."""
+    try:
+        return asyncio.run(plan_export(request, probes=False))
+    except UserError:
+        return None
 
 
 def run_flow(request: ExportRequest, progress: ExportProgress | None) -> dict[str, Any]:

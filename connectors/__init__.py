@@ -42,6 +42,7 @@ from connectors.margin import (
     StreamBatch,
     oldest_readable_ms,
 )
+from connectors.paging import normalise_row, row_time
 from connectors.retry import RetrySettings
 from connectors.specs import (
     DISCOVERY_STREAMS,
@@ -49,6 +50,7 @@ from connectors.specs import (
     SPECS,
     ApiSetting,
     EndpointSpec,
+    probe_spec,
     spec_for,
 )
 from connectors.windows import Window, plan_windows
@@ -90,8 +92,11 @@ __all__ = [
     "WafBlocked",
     "WeightBudget",
     "Window",
+    "normalise_row",
     "oldest_readable_ms",
     "plan_windows",
+    "probe_spec",
     "redact",
+    "row_time",
     "spec_for",
 ]

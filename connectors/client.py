@@ -210,6 +210,9 @@ class ClientStats:
     retries: int = 0
     weight: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    # per lake stream read (a reference call counts under its spec's name): what a plan foresaw
+    by_stream: Counter[str] = field(default_factory=Counter)
+    weight_by_stream: Counter[str] = field(default_factory=Counter)
 
 
 class BinanceClient:
@@ -439,6 +442,8 @@ class BinanceClient:
             request = self._build(spec, pairs)  # after waiting: the timestamp must be fresh
             self.stats.requests += 1
             self.stats.weight[spec.bucket] += spec.weight
+            self.stats.by_stream[spec.stream or spec.name] += 1
+            self.stats.weight_by_stream[spec.stream or spec.name] += spec.weight
             assert self._http is not None
             try:
                 response = await asyncio.wait_for(

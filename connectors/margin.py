@@ -116,7 +116,7 @@ class MarginClient(BinanceClient):
         spec = stream if isinstance(stream, EndpointSpec) else await self.spec(stream)
         if spec.scope_required and scope is None:
             raise ValueError(f"{spec.name} is read per {spec.scope}: name one")
-        start_ms, end_ms = self._readable_range(spec, start_ms, end_ms)
+        start_ms, end_ms = self.readable_range(spec, start_ms, end_ms)
         if start_ms >= end_ms:
             return
         paging = PAGINATORS.get(spec.paging)
@@ -140,7 +140,7 @@ class MarginClient(BinanceClient):
         Only about the last month is served; older days are skipped. Weight is 2400 a call.
         """
         spec = SPECS["daily_snapshots"]
-        start_ms, end_ms = self._readable_range(spec, start_ms, end_ms)
+        start_ms, end_ms = self.readable_range(spec, start_ms, end_ms)
         assert spec.max_window_ms is not None and spec.page_size is not None
         found: dict[int, dict[str, Any]] = {}
         # 2400 weight a call: the fewest windows, not day-aligned ones
@@ -186,7 +186,7 @@ class MarginClient(BinanceClient):
                 priced.add(str(pair["symbol"]))
         return Scopes(tuple(sorted(known)), tuple(sorted(chosen)), tuple(sorted(priced)))
 
-    def _readable_range(self, spec: EndpointSpec, start_ms: int, end_ms: int) -> tuple[int, int]:
+    def readable_range(self, spec: EndpointSpec, start_ms: int, end_ms: int) -> tuple[int, int]:
         """Clamped to the server's now (to the last closed period for rows that change until
         their period closes), and to its retention where `start_ms` is already past it.
 

@@ -98,6 +98,10 @@ class StreamResult:
     windows: int = 0
     rows_read: int = 0
     rows_written: int = 0
+    requests: int = 0  # what reading the stream spent, retries included
+    weight: int = 0
+    planned_requests: int | None = None  # what a plan foresaw (None: no plan was made)
+    planned_weight: int | None = None
 
 
 @dataclass
@@ -112,6 +116,8 @@ class ExportSummary:
     retries: int = 0
     weight: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    planned_requests: int | None = None  # the whole run's, calls of no stream included
+    planned_weight: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,6 +176,109 @@ def new_run_id() -> str:
     return f"{stamp}-{uuid.uuid4().hex[:8]}"
 
 
+class Coverage(Protocol):
+    """What a read's start is computed from: the coverage earlier runs left (a `RunStore`
+    while exporting, a read-only `storage.CoverageView` while planning)."""
+
+    def high_water(self, stream: str, partition: str) -> int | None: ...
+    def gaps(
+        self, stream: str, partition: str, start_ms: int, end_ms: int
+    ) -> list[tuple[int, int]]: ...
+    def partitions(self, stream: str) -> list[str]: ...
+
+
+def readable_from(spec: EndpointSpec, start_ms: int, cutoff_ms: int) -> int:
+    """``start_ms``, or the oldest time the stream's retention still serves if later."""
+    oldest = oldest_readable_ms(spec, cutoff_ms)
+    return start_ms if oldest is None else max(start_ms, oldest)
+
+
+def _since(request: ExportRequest, spec: EndpointSpec, cutoff_ms: int) -> tuple[int, int] | None:
+    """--since as where a backfill reads from, and from where coverage must be complete.
+
+    Before the stream's retention nothing can be read: --since then means the oldest time
+    still served, which is known only to within the retention margin (the server's clock
+    against the cutoff's), so coverage that reaches that margin is complete.
+    """
+    requested = request.since_ms
+    if requested is None:
+        return None
+    since = readable_from(spec, requested, cutoff_ms)
+    return since, since if since == requested else since + RETENTION_MARGIN_MS
+
+
+def read_start(
+    request: ExportRequest,
+    coverage: Coverage,
+    spec: EndpointSpec,
+    partition: str,
+    cutoff_ms: int,
+) -> tuple[int, bool]:
+    """Where a read of one stream partition starts, and whether it continues from the last run
+    (vs a backfill).
+
+    From the coverage high-water less the look-back; earlier when --since asks for a range
+    not covered yet; a first run starts at --since or DEFAULT_HISTORY_MS before the cutoff.
+    """
+    stream = spec.stream or ""
+    high_water = coverage.high_water(stream, partition)
+    since = _since(request, spec, cutoff_ms)
+    if high_water is None:
+        default = readable_from(spec, cutoff_ms - DEFAULT_HISTORY_MS, cutoff_ms)
+        return (since[0] if since is not None else default), False
+    start = high_water - request.lookback_ms
+    if since is not None:
+        read_from, complete_from = since
+        gaps = coverage.gaps(stream, partition, complete_from, cutoff_ms)
+        if gaps and gaps[0][0] < start:
+            return max(gaps[0][0], read_from), False
+        start = max(start, read_from)
+    return start, True
+
+
+def daily_snapshots_start(coverage: Coverage, cutoff_ms: int) -> tuple[int, bool]:
+    """Where unread daily snapshots begin, and whether one can exist yet (2400 weight)."""
+    stored = coverage.high_water(SNAPSHOT_STREAM, "daily")
+    floor = readable_from(SPECS["daily_snapshots"], cutoff_ms - DEFAULT_HISTORY_MS, cutoff_ms)
+    if stored is None or stored < floor:
+        return floor, True
+    # the newest stored one was taken at stored - 1; the next comes a day later
+    return stored, stored - 1 + DAY_MS <= cutoff_ms
+
+
+async def needs_scopes(client: MarginClient, streams: Iterable[str]) -> bool:
+    """Whether a selected stream is read per asset or symbol the account has used."""
+    for stream in streams:
+        if stream != SNAPSHOT_STREAM:
+            spec = await client.spec(stream)
+            if spec.scope_required and not spec.scope_values:
+                return True
+    return False
+
+
+async def discover_scopes(
+    client: MarginClient,
+    account: Account,
+    coverage: Coverage,
+    snapshot: AccountSnapshot,
+    assets_seen: Iterable[str],
+) -> Scopes:
+    """Assets and symbols to read: from the account, its config, the history read so far
+    (`assets_seen`) and the partitions earlier runs read."""
+    earlier_assets: set[str] = set()
+    earlier_symbols: set[str] = set()
+    for stream in ("loans", "repays", "interest_rates"):
+        earlier_assets.update(p for p in coverage.partitions(stream) if p)
+    for stream in ("orders", "trades"):
+        earlier_symbols.update(p for p in coverage.partitions(stream) if p)
+    return await client.discover_scopes(
+        account=snapshot,
+        assets=(*account.assets, *earlier_assets, *assets_seen),
+        symbols=(*account.symbols, *earlier_symbols),
+        quote_asset=account.report_currency,
+    )
+
+
 # A stream export as something a caller can wrap (Prefect makes each one a task run).
 StreamRunner = Callable[["AccountExport", str], Awaitable[StreamResult]]
 
@@ -191,7 +300,7 @@ async def export_account(
     account = request.account.name
     watcher = progress or SilentProgress()
     with data_dir.open_run(account, run_id or new_run_id(), _run_params(request)) as store:
-        async with _ClientContext(request.account, request.client_settings, watcher) as client:
+        async with ClientContext(request.account, request.client_settings, watcher) as client:
             job = AccountExport(request, client, store, watcher)
             await job.run(stream_runner)
             summary = job.summary()
@@ -209,7 +318,7 @@ def _run_params(request: ExportRequest) -> dict[str, Any]:
     }
 
 
-class _ClientContext:
+class ClientContext:
     """Opens the client and turns connection-level failures into one-line user errors."""
 
     def __init__(
@@ -288,7 +397,7 @@ class AccountExport:
         """
         result = self.results.setdefault(SNAPSHOT_STREAM, StreamResult(SNAPSHOT_STREAM))
         wanted = SNAPSHOT_STREAM in self.request.selected_streams
-        if not wanted and not await self._needs_scopes():
+        if not wanted and not await needs_scopes(self.client, self.request.selected_streams):
             self._set_cutoff(self.client.server_now_ms())
             return
         snapshot = await self.client.read_account()
@@ -301,7 +410,7 @@ class AccountExport:
         if self._account_changed(live):
             window = (snapshot.time_ms, snapshot.time_ms + 1)
             self._land(SNAPSHOT_STREAM, "live", "current", live, window)
-        daily_from, due = self._daily_start()
+        daily_from, due = daily_snapshots_start(self.store, self.cutoff_ms)
         if due:
             vos = await self.client.read_daily_snapshots(daily_from, self.cutoff_ms)
             if vos:
@@ -321,42 +430,14 @@ class AccountExport:
         balances = {"assets": sorted(state, key=lambda r: str(r["asset"]))}
         return self.store.changed(SNAPSHOT_STREAM, LIVE_STATE, balances, self.cutoff_ms)
 
-    def _daily_start(self) -> tuple[int, bool]:
-        """Where unread daily snapshots begin, and whether one can exist yet (2400 weight)."""
-        stored = self.store.high_water(SNAPSHOT_STREAM, "daily")
-        floor = self._readable(SPECS["daily_snapshots"], self.cutoff_ms - DEFAULT_HISTORY_MS)
-        if stored is None or stored < floor:
-            return floor, True
-        # the newest stored one was taken at stored - 1; the next comes a day later
-        return stored, stored - 1 + DAY_MS <= self.cutoff_ms
-
     # -- discovery ---------------------------------------------------------------------------
     async def discover(self) -> None:
         """Assets and symbols to read: from the account, config, history and earlier runs."""
-        if not await self._needs_scopes():
-            return
-        account = self.request.account
-        earlier_assets: set[str] = set()
-        earlier_symbols: set[str] = set()
-        for stream in ("loans", "repays", "interest_rates"):
-            earlier_assets.update(p for p in self.store.partitions(stream) if p)
-        for stream in ("orders", "trades"):
-            earlier_symbols.update(p for p in self.store.partitions(stream) if p)
-        self.scopes = await self.client.discover_scopes(
-            account=AccountSnapshot(self.cutoff_ms, self._account_doc),
-            assets=(*account.assets, *earlier_assets, *self._assets_seen),
-            symbols=(*account.symbols, *earlier_symbols),
-            quote_asset=account.report_currency,
-        )
-
-    async def _needs_scopes(self) -> bool:
-        """Whether a selected stream is read per asset or symbol the account has used."""
-        for stream in self.request.selected_streams:
-            if stream != SNAPSHOT_STREAM:
-                spec = await self.client.spec(stream)
-                if spec.scope_required and not spec.scope_values:
-                    return True
-        return False
+        if await needs_scopes(self.client, self.request.selected_streams):
+            account = AccountSnapshot(self.cutoff_ms, self._account_doc)
+            self.scopes = await discover_scopes(
+                self.client, self.request.account, self.store, account, self._assets_seen
+            )
 
     # -- streams -----------------------------------------------------------------------------
     async def export_stream(self, stream: str) -> StreamResult:
@@ -375,7 +456,7 @@ class AccountExport:
     ) -> None:
         """One scope of a stream: its ledger partition is the scope's value ("" for none)."""
         stream, partition = spec.stream or "", scope or ""
-        start_ms, continuing = self._read_from(spec, partition)
+        start_ms, continuing = read_start(self.request, self.store, spec, partition, self.cutoff_ms)
         from_id = None
         if spec.paging == "id" and continuing:
             from_id = self.store.cursor(stream, partition)
@@ -394,45 +475,6 @@ class AccountExport:
             self._land_batch(batch, next_id, result)
             if self.store.buffered_rows >= COMMIT_EVERY_ROWS:
                 self.commit()
-
-    def _readable(self, spec: EndpointSpec, start_ms: int) -> int:
-        """``start_ms``, or the oldest time the stream's retention still serves if later."""
-        oldest = oldest_readable_ms(spec, self.cutoff_ms)
-        return start_ms if oldest is None else max(start_ms, oldest)
-
-    def _since(self, spec: EndpointSpec) -> tuple[int, int] | None:
-        """--since as where a backfill reads from, and from where coverage must be complete.
-
-        Before the stream's retention nothing can be read: --since then means the oldest time
-        still served, which is known only to within the retention margin (the server's clock
-        against the cutoff's), so coverage that reaches that margin is complete.
-        """
-        requested = self.request.since_ms
-        if requested is None:
-            return None
-        since = self._readable(spec, requested)
-        return since, since if since == requested else since + RETENTION_MARGIN_MS
-
-    def _read_from(self, spec: EndpointSpec, partition: str) -> tuple[int, bool]:
-        """Where a read starts, and whether it continues from the last run (vs a backfill).
-
-        From the coverage high-water less the look-back; earlier when --since asks for a range
-        not covered yet; a first run starts at --since or DEFAULT_HISTORY_MS before the cutoff.
-        """
-        stream = spec.stream or ""
-        high_water = self.store.high_water(stream, partition)
-        since = self._since(spec)
-        if high_water is None:
-            default = self._readable(spec, self.cutoff_ms - DEFAULT_HISTORY_MS)
-            return (since[0] if since is not None else default), False
-        start = high_water - self.request.lookback_ms
-        if since is not None:
-            read_from, complete_from = since
-            gaps = self.store.gaps(stream, partition, complete_from, self.cutoff_ms)
-            if gaps and gaps[0][0] < start:
-                return max(gaps[0][0], read_from), False
-            start = max(start, read_from)
-        return start, True
 
     def _land_batch(self, batch: StreamBatch, next_id: int | None, result: StreamResult) -> None:
         self._assets_seen.update(named_assets(batch.rows))
@@ -480,6 +522,9 @@ class AccountExport:
 
     def summary(self) -> ExportSummary:
         stats = self.client.stats
+        for stream, result in self.results.items():
+            result.requests = stats.by_stream[stream]
+            result.weight = stats.weight_by_stream[stream]
         return ExportSummary(
             run_id=self.run_id,
             account=self.account,

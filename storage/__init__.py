@@ -8,11 +8,12 @@ can fix (``UserError``). Nothing here knows Prefect or HTTP.
 
 from storage.backends import LocalStorage, Storage, ensure_dir, make_private
 from storage.coverage import read_ledger
-from storage.datadir import DataDir, RunStore
+from storage.datadir import CoverageView, DataDir, RunStore
 from storage.errors import UserError, first_line
 from storage.lake import untrusted_files, validate_account_name
 
 __all__ = [
+    "CoverageView",
     "DataDir",
     "LocalStorage",
     "RunStore",

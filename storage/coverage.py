@@ -212,12 +212,27 @@ class CoverageLedger:
     Advance coverage only after the rows are durable: see the module docstring.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, data_dir: str | os.PathLike[str], *, timeout_s: float = 30.0, read_only: bool = False
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.path = ledger_path(data_dir)
+        self._lock = threading.RLock()
+        if read_only:  # a plan reads beside a run that may hold the dir: it changes nothing
+            with self._guarded():
+                # not mode=ro: a read-only reader of a WAL database leaves its -wal and -shm
+                # files behind, where the last connection to close removes them
+                self._conn = sqlite3.connect(
+                    f"{self.path.absolute().as_uri()}?mode=rw",
+                    uri=True,
+                    timeout=timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._conn.execute("PRAGMA query_only=ON")
+            return
         with writing(self.path.parent):
             ensure_dir(self.path.parent)
-        self._lock = threading.RLock()
         with self._guarded():
             self._conn = sqlite3.connect(
                 self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False

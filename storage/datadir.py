@@ -25,7 +25,7 @@ from typing import Any
 
 from models import RowContext, now_ms, record_batches
 from storage.backends import Storage, is_object_url, lake_location, open_storage
-from storage.coverage import Checkpoint, CoverageLedger, Interval
+from storage.coverage import Checkpoint, CoverageLedger, Interval, ledger_path
 from storage.errors import UserError
 from storage.fingerprints import RowFingerprints, row_hash
 from storage.lake import (
@@ -38,7 +38,7 @@ from storage.lake import (
 )
 from storage.lock import DataDirLock
 
-__all__ = ["DataDir", "RunStore"]
+__all__ = ["CoverageView", "DataDir", "RunStore"]
 
 
 class DataDir:
@@ -88,6 +88,17 @@ class DataDir:
                 )
 
     @contextmanager
+    def read_coverage(self, account: str) -> Iterator[CoverageView]:
+        """What earlier runs of ``account`` covered, read-only: no lock is taken and nothing is
+        written (a plan may read while a run holds the directory). Empty before a first run."""
+        validate_account_name(account)
+        if not ledger_path(self.path).is_file():
+            yield CoverageView(account, None)
+            return
+        with CoverageLedger(self.path, read_only=True) as ledger:
+            yield CoverageView(account, ledger)
+
+    @contextmanager
     def open_run(self, account: str, run_id: str, params: Mapping[str, Any]) -> Iterator[RunStore]:
         """Hold the directory for one run of ``account``: lock, recover, record, land.
 
@@ -127,7 +138,43 @@ class _Seen:
     latest_only: bool = False
 
 
-class RunStore:
+class CoverageView:
+    """The coverage ledger of one account as a reader sees it (``None``: nothing covered yet)."""
+
+    def __init__(self, account: str, ledger: CoverageLedger | None) -> None:
+        self.account = account
+        self._ledger = ledger
+
+    def high_water(self, stream: str, partition: str) -> int | None:
+        if self._ledger is None:
+            return None
+        return self._ledger.high_water(self.account, stream, partition)
+
+    def gaps(self, stream: str, partition: str, start_ms: int, end_ms: int) -> list[Interval]:
+        if self._ledger is None:
+            return [(start_ms, end_ms)] if end_ms > start_ms else []
+        return self._ledger.gaps(self.account, stream, partition, start_ms, end_ms)
+
+    def cursor(self, stream: str, partition: str) -> int | None:
+        if self._ledger is None:
+            return None
+        return self._ledger.cursor(self.account, stream, partition)
+
+    def partitions(self, stream: str) -> list[str]:
+        """The partitions of a stream that earlier runs covered."""
+        if self._ledger is None:
+            return []
+        return self._ledger.partitions(self.account, stream)
+
+    def windows(self, stream: str, partition: str) -> list[tuple[int, int, int]]:
+        """Every window marked fetched, as (start_ms, end_ms, rows read), oldest first."""
+        if self._ledger is None:
+            return []
+        marks = self._ledger.marks(self.account, stream, partition)
+        return [(m.start_ms, m.end_ms, m.rows) for m in marks]
+
+
+class RunStore(CoverageView):
     """One run's hold on its data dir: the coverage it reads, the rows it lands and commits."""
 
     def __init__(
@@ -138,29 +185,14 @@ class RunStore:
         fingerprints: RowFingerprints,
         writer: LakeWriter,
     ) -> None:
-        self.account = account
+        super().__init__(account, ledger)
         self.run_id = run_id
         self.files_written = 0
         self.outcome: dict[str, Any] = {}  # recorded with the run when it completes
-        self._ledger = ledger
         self._fingerprints = fingerprints
         self._writer = writer
         self._checkpoint = Checkpoint(writer, ledger)
         self._seen: list[_Seen] = []
-
-    # -- coverage ------------------------------------------------------------------------------
-    def high_water(self, stream: str, partition: str) -> int | None:
-        return self._ledger.high_water(self.account, stream, partition)
-
-    def gaps(self, stream: str, partition: str, start_ms: int, end_ms: int) -> list[Interval]:
-        return self._ledger.gaps(self.account, stream, partition, start_ms, end_ms)
-
-    def cursor(self, stream: str, partition: str) -> int | None:
-        return self._ledger.cursor(self.account, stream, partition)
-
-    def partitions(self, stream: str) -> list[str]:
-        """The partitions of a stream that earlier runs covered."""
-        return self._ledger.partitions(self.account, stream)
 
     # -- landing -------------------------------------------------------------------------------
     @property
