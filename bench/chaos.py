@@ -122,7 +122,10 @@ def _kill_and_finish(
     truth = work / "truth"
     with sim.exchange.lock:
         sim.app.write_truth(truth)
-    found = differences(data, truth, HISTORY, until_ms=summary.cutoff_ms)
+    # the hostile profile serves transfer times in seconds: what the lake can know of them
+    found = differences(
+        data, truth, HISTORY, until_ms=summary.cutoff_ms, seconds_streams=("transfers",)
+    )
     record.lost = sum(len(d["missing"]) for d in found.values())
     record.doubled = sum(len(d["extra"]) for d in found.values())
     result = build(data)

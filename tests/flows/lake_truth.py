@@ -122,14 +122,17 @@ def differences(
     for stream in streams:
         schema = STREAMS[stream]
         truth = truth_rows(truth_dir, stream)
+        lake = latest_lake_rows(data_dir, stream)
         if until_ms is not None:
+            # an export covers up to its cutoff, not the instant itself: a row made at the
+            # cutoff (a pinned clock's arrival) is the next run's, on both sides
             period = SPECS[stream].closed_periods_ms if stream in SPECS else None
-            last = until_ms - until_ms % period - 1 if period else until_ms
+            last = until_ms - until_ms % period - 1 if period else until_ms - 1
             truth = [r for r in truth if _time_ms(r, schema.time_field) <= last]
+            lake = [r for r in lake if _time_ms(r, schema.time_field) <= last]
         since = (since_ms or {}).get(stream)
         if since is None and history_ms is not None and until_ms is not None:
             since = until_ms - history_ms + RETENTION_MARGIN_MS
-        lake = latest_lake_rows(data_dir, stream)
         if since is not None:
             truth = [r for r in truth if _time_ms(r, schema.time_field) >= since]
             lake = [r for r in lake if _time_ms(r, schema.time_field) >= since]

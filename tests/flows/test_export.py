@@ -91,7 +91,7 @@ def assert_matches_truth(
         seconds_streams=in_seconds,
         since_ms=None if since_ms is None else dict.fromkeys(HISTORY, since_ms),
     )
-    assert found == {}
+    assert found == {}, (f"cutoff {summary.cutoff_ms}", found)
 
 
 @pytest.fixture
