@@ -153,6 +153,12 @@ def account_tables(path: Path) -> dict[str, Any]:
         raise UserError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+    # a misspelt section would otherwise leave no account and a puzzling "no credentials"
+    if unknown := sorted(set(document) - {"accounts"}):
+        raise UserError(
+            f"{path}: unknown top-level key(s) {', '.join(unknown)}; accounts go in"
+            " [accounts.<name>] tables"
+        )
     section = document.get("accounts", {})
     if not isinstance(section, dict):
         raise UserError(f"{path}: [accounts] must be a table of accounts")

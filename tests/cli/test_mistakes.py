@@ -33,6 +33,7 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "typo.toml").write_text(
         '[accounts.a]\napi_key_env = "K"\napi_secret_env = "S"\nreport_curency = "EUR"\n'
     )
+    (tmp_path / "section.toml").write_text('[account.a]\napi_key_env = "K"\n')
     (tmp_path / "unset.toml").write_text(
         '[accounts.a]\napi_key_env = "NOT_SET_ANYWHERE"\napi_secret_env = "S"\n'
     )
@@ -52,6 +53,7 @@ MISTAKES: dict[str, list[str]] = {
     "export: a data dir that is a file": ["export", "--data-dir", "a-file"],
     "export: a data dir it cannot create": ["export", "--data-dir", "/sys/margin-etl-data"],
     "export: a config with an unknown key": ["export", "--config", "typo.toml"],
+    "export: a config with a misspelt section": ["export", "--config", "section.toml"],
     "export: a config naming an unset variable": ["export", "--config", "unset.toml"],
     "export: a missing config file": ["export", "--config", "missing.toml"],
     "export: an unknown account": ["export", "--account", "nobody"],
@@ -103,7 +105,7 @@ def test_a_mistake_is_one_line_exit_2_and_writes_nothing(
     assert len(errors) == 1 and errors[0].startswith("margin-etl: "), errors
     assert tree(place) == before
     assert sorted(p.name for p in place.iterdir()) == sorted(
-        ["a-file", "someone-elses", "typo.toml", "unset.toml"]
+        ["a-file", "section.toml", "someone-elses", "typo.toml", "unset.toml"]
     )
 
 
