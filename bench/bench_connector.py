@@ -49,7 +49,9 @@ LATENCY_MS = 20
 SHARE = 0.95  # safe: the client counts weight until one window after each answer
 ORDERS_REQUEST_CAP = 60  # the simulator keeps allOrders' 60 requests per window unscaled
 NAIVE_SLICE_S = 15.0
-NAIVE_PAGE = {"page": 10, "id": 500}  # what a client gets when it sends no size / limit
+# what a client gets when it sends no size / limit (the capital flow's default is 500); a
+# windowed read's answer is whole, as the export's
+NAIVE_PAGE = {"page": 10, "id": 500, "window_cursor": 500}
 TARGET_RATIO = 1.2
 
 
@@ -177,7 +179,7 @@ def naive_seconds(
     total = 0.0
     for stream, count in rows.items():
         spec = spec_for(stream, "current")
-        calls = -(-count // NAIVE_PAGE[spec.paging])
+        calls = -(-count // (NAIVE_PAGE.get(spec.paging) or spec.page_size or 1))
         floor = calls * spec.weight / (weight_limit / window_s)
         if spec.request_limit is not None:
             floor = max(floor, calls / (ORDERS_REQUEST_CAP / window_s))
