@@ -203,6 +203,15 @@ class ClientSettings:
 
 
 @dataclass
+class RoundTrip:
+    """When a request's answering attempt left and when its answer came (local ms): what a
+    clock offset is measured over, without the waits before it (budget, slots, retries)."""
+
+    sent_ms: int = 0
+    answered_ms: int = 0
+
+
+@dataclass
 class ClientStats:
     """What a client spent: requests, retries, weight per bucket, errors by class."""
 
@@ -312,10 +321,11 @@ class BinanceClient:
 
     async def sync_time(self) -> int:
         """Measure the offset to the server clock with GET /api/v3/time; return it."""
-        before = now_ms()
-        answer = await self.call(SPECS["server_time"])
-        after = now_ms()
-        self._offset_ms = int(answer["serverTime"]) - (before + after) // 2
+        trip = RoundTrip()
+        answer = await self.call(SPECS["server_time"], trip=trip)
+        # the midpoint of the attempt that answered: a wait for the budget or a retry before
+        # it would move the midpoint by half the wait, and our timestamps ahead of the server
+        self._offset_ms = int(answer["serverTime"]) - (trip.sent_ms + trip.answered_ms) // 2
         self._clock_epoch += 1
         log.debug("server clock offset %d ms", self._offset_ms)
         return self._offset_ms
@@ -373,8 +383,11 @@ class BinanceClient:
         )
         return await self.call(spec, params)
 
-    async def call(self, spec: EndpointSpec, params: Params = ()) -> Any:
+    async def call(
+        self, spec: EndpointSpec, params: Params = (), *, trip: RoundTrip | None = None
+    ) -> Any:
         """Send `spec` with `params` (plus its fixed ones): signed, budgeted, retried; JSON back.
+        `trip`, if given, is set to the round trip of the attempt that answered.
 
         Raises a `connectors.errors.Fatal` at once when retrying cannot help, or the last
         `RetryableError` when the attempts or the deadline run out.
@@ -389,7 +402,7 @@ class BinanceClient:
                     self.stats.retries += 1
                 epoch = self._clock_epoch
                 try:
-                    return await self._send(spec, pairs)
+                    return await self._send(spec, pairs, trip)
                 except BinanceError as exc:
                     self._count_error(exc, spec, number)
                     self._last_failure = f"{type(exc).__name__} on {spec.path}"
@@ -436,7 +449,12 @@ class BinanceClient:
         assert self._http is not None, "use the client as `async with` (or call open())"
         return self._http.build_request(spec.method, url, headers=headers)
 
-    async def _send(self, spec: EndpointSpec, pairs: Sequence[tuple[str, ParamValue]]) -> Any:
+    async def _send(
+        self,
+        spec: EndpointSpec,
+        pairs: Sequence[tuple[str, ParamValue]],
+        trip: RoundTrip | None = None,
+    ) -> Any:
         where = f"{spec.method} {spec.path}"
         async with self.budget.spend(spec) as reservation, self._slots:
             request = self._build(spec, pairs)  # after waiting: the timestamp must be fresh
@@ -445,6 +463,7 @@ class BinanceClient:
             self.stats.by_stream[spec.stream or spec.name] += 1
             self.stats.weight_by_stream[spec.stream or spec.name] += spec.weight
             assert self._http is not None
+            sent_ms = now_ms()
             try:
                 response = await asyncio.wait_for(
                     self._http.send(request), timeout=self.settings.request_deadline_s
@@ -464,6 +483,8 @@ class BinanceClient:
                     f"{type(exc).__name__}: {redact(str(exc))}", where=where, before_send=False
                 ) from None
             self._answered = True
+            if trip is not None:
+                trip.sent_ms, trip.answered_ms = sent_ms, now_ms()
             reservation.observe(response.headers)
         log.debug("%s %s -> %d", spec.method, redact(str(request.url)), response.status_code)
         return _decode(response, where)

@@ -96,6 +96,9 @@ class FakeBinance:
     def _answer(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path == "/api/v3/time":
+            if self.queued[path]:
+                reply = self.queued[path].popleft()
+                return reply(request) if callable(reply) else reply
             return httpx.Response(200, json={"serverTime": now_ms() + self.clock_offset_ms})
         if request.headers.get("X-MBX-APIKEY") != self.key:
             return error(401, -2015, "Invalid API-key, IP, or permissions for action.")

@@ -126,6 +126,37 @@ def test_a_clock_that_drifts_5s_is_corrected_by_resync_on_1021(drift_ms: int) ->
     assert statuses == [400, 200]
 
 
+def test_a_retried_time_request_measures_the_offset_over_its_answering_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # one clock for both sides, moved only by the retry's wait: 4 s pass between the first
+    # attempt at /api/v3/time and the one that answers, and none during a request
+    clock = [1_700_000_000_000]
+    monkeypatch.setattr("connectors.client.now_ms", lambda: clock[0])
+    monkeypatch.setattr("tests.connectors.fake_binance.now_ms", lambda: clock[0])
+
+    async def wait(seconds: float) -> None:
+        clock[0] += 4_000
+
+    fake = account_fake()
+    fake.queue("/api/v3/time", error(503, -1001, "Internal error; unable to process your request."))
+
+    async def scenario() -> int:
+        async with MarginClient(
+            "https://api.binance.test",
+            KEY,
+            SECRET,
+            settings(),
+            transport=fake.transport(),
+            sleep=wait,
+        ) as client:
+            await client.read_account()
+            return client.clock_offset_ms
+
+    assert asyncio.run(scenario()) == 0  # not +2 s: half the wait, our stamps ahead
+    assert [s for p, s in fake.answered if p == ACCOUNT] == [200]
+
+
 def test_a_server_clock_off_from_the_start_is_learned_at_open() -> None:
     fake = account_fake()
     fake.clock_offset_ms = -7_000
