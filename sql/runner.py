@@ -4,8 +4,8 @@ Models are SQL files, one per model, named for what they hold (`staging/stg_*.sq
 `intermediate/int_*.sql`, `marts/*.sql`). A model depends on the models it reads: the
 relations its `from` and `join` clauses name (and a table macro's first argument there, as in
 `from latest_version(renamed, ...)`); the build order is derived from that. A file may declare
-`-- materialized: view|table`; otherwise staging models are views (they read the lake's
-Parquet in place) and the others tables. Its `-- test:` lines declare its data tests
+`-- materialized: view|table`; otherwise it is a table (staging included: a stream's Parquet
+is read and deduplicated once, not by every reader). Its `-- test:` lines declare its data tests
 (sql/data_tests.py). The lake's streams come in as `src_<stream>` views
 built from `models.schemas`, and `recon_settings` holds the build's parameters. What the
 exports read (the coverage ledger, DATA_DIR/state/coverage.sqlite) comes in as `src_coverage`
@@ -63,7 +63,7 @@ CHART_FILE = "chart_of_accounts.csv"
 WAREHOUSE_NAME = "warehouse.duckdb"
 DATA_TESTS_TABLE = "build_data_tests"  # how the build's data tests went, one row per test
 # model folders and how their models are materialized unless a file says otherwise
-LAYERS: dict[str, str] = {"staging": "view", "intermediate": "table", "marts": "table"}
+LAYERS: dict[str, str] = {"staging": "table", "intermediate": "table", "marts": "table"}
 # partition keys the lake's paths carry; kept as text (an account named "2024" stays a name)
 HIVE_KEYS = ("account", "month")
 # a comment or a string literal: never a reference to a relation

@@ -13,7 +13,7 @@
 -- row, e.g. a fill's base, quote and fee) and every month. Zero lines are left out.
 -- Layout: QuickBooks Online's journal import (Journal No, Journal Date, Account Name as
 -- Parent:Sub, Debits, Credits, Description) with debit_value / credit_value as its amounts.
--- test: not_null(account, journal_no, account_code, account_name, asset)
+-- (its accounts are tested in int_journal_roles: every role has one in the chart)
 with ledger as (
     select * from int_ledger
 ),
@@ -35,25 +35,8 @@ ties as (
 ),
 
 contra_roles as (
-    -- an entry type's contra account role (DuckDB names a values list's columns col0, col1)
-    select
-        col0 as entry_type,
-        col1 as contra_role
-    from (
-        values
-        ('TRANSFER_IN', 'spot_wallet'),
-        ('TRANSFER_OUT', 'spot_wallet'),
-        ('BORROW', 'repaid_otherwise'),
-        ('REPAY_PRINCIPAL', 'repaid_otherwise'),
-        ('REPAY_INTEREST', 'repaid_otherwise'),
-        ('INTEREST', 'interest_expense'),
-        ('INTEREST_CONVERTED', 'interest_expense'),
-        ('TRADE_BASE', 'trading'),
-        ('TRADE_QUOTE', 'trading'),
-        ('COMMISSION', 'trading_fees'),
-        ('LIQUIDATION_BASE', 'liquidation_trading'),
-        ('LIQUIDATION_QUOTE', 'liquidation_trading')
-    )
+    select * from int_journal_roles
+    where entry_type is not null
 ),
 
 entries as (
@@ -61,7 +44,7 @@ entries as (
         ledger.*,
         regexp_replace(ledger.entry_key, ':(base|quote|commission|principal|interest)$', '')
             as journal_no,
-        coalesce(contra_roles.contra_role, 'suspense') as contra_role
+        coalesce(contra_roles.role, 'suspense') as contra_role
     from ledger
     left join contra_roles on ledger.entry_type = contra_roles.entry_type
     where ledger.asset is not null

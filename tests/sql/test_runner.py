@@ -14,7 +14,15 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from sql.runner import BuildError, build, data_tests, failed_data_tests, load_models
+from sql.runner import (
+    CHART_FILE,
+    SQL_DIR,
+    BuildError,
+    build,
+    data_tests,
+    failed_data_tests,
+    load_models,
+)
 from storage.lake import lake_files
 from tests.sql.conftest import BuiltLake, LakeFactory
 from tests.sql.handmade import S2, Row
@@ -29,7 +37,8 @@ def test_models_come_after_what_they_read() -> None:
         assert all(position[dep] < position[model.name] for dep in model.depends_on), model.name
     assert position["int_ledger"] > position["stg_interest"]
     assert position["recon_breaks"] > max(position[m] for m in REQUIRED_MARTS - {"recon_breaks"})
-    assert {m.name: m.materialized for m in models}["stg_loans"] == "view"
+    materialized = {m.name: m.materialized for m in models}
+    assert (materialized["stg_loans"], materialized["int_ledger_loans"]) == ("table", "view")
 
 
 def write_models(sql_dir: Path, **models: str) -> None:
@@ -151,6 +160,22 @@ def test_reconcile_fails_on_a_warehouse_whose_data_tests_failed(handmade: LakeFa
     assert done.exit_code == 2, done.output
     assert "data test failed: stg_account_snapshots: netAsset" in done.output
     assert "1 data test(s) failed" in done.output
+
+
+def test_a_chart_of_accounts_missing_a_role_fails_the_journal_roles_test(
+    handmade: LakeFactory,
+) -> None:
+    def drop_trading_fees(data_dir: Path) -> None:
+        default = (Path(SQL_DIR) / CHART_FILE).read_text().splitlines(keepends=True)
+        own = [line for line in default if not line.startswith("trading_fees,")]
+        (data_dir / CHART_FILE).write_text("".join(own))
+
+    lake = handmade(after=drop_trading_fees)
+    failures = [(f.test.model, f.test.rule) for f in lake.result.failures]
+    assert failures == [
+        ("int_journal_roles", "not null: role, account_code, account_name, account_type")
+    ]
+    assert "role=trading_fees" in lake.result.failures[0].message
 
 
 def test_reconcile_passes_a_clean_warehouse(base_lake: BuiltLake) -> None:
