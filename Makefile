@@ -36,7 +36,10 @@ PYTEST_WORKERS ?= 2
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-test: lint typecheck unit
+# the linters and mypy run side by side (each uses one core), then the tests
+test: $(STAMP)
+	$(MAKE) --no-print-directory --output-sync=target -j2 lint typecheck
+	$(MAKE) --no-print-directory unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
