@@ -10,7 +10,6 @@ resumes where it stopped and loses nothing.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -36,6 +35,7 @@ from connectors import (
     oldest_readable_ms,
 )
 from flows.config import LOOKBACK_HOURS, Account, budget_settings
+from flows.together import all_or_stop
 from models import DAY_MS, HOUR_MS, daily_snapshot_rows, live_snapshot_rows, named_assets
 from storage import DataDir, RunStore, UserError
 
@@ -383,9 +383,9 @@ class AccountExport:
         await self.take_snapshots()
         streams = [s for s in self.request.selected_streams if s != SNAPSHOT_STREAM]
         first = [s for s in streams if s in DISCOVERY_STREAMS]
-        await asyncio.gather(*(stream_runner(self, s) for s in first))
+        await all_or_stop(stream_runner(self, s) for s in first)
         await self.discover()
-        await asyncio.gather(*(stream_runner(self, s) for s in streams if s not in first))
+        await all_or_stop(stream_runner(self, s) for s in streams if s not in first)
         self.commit()
 
     # -- snapshots ---------------------------------------------------------------------------
@@ -447,7 +447,7 @@ class AccountExport:
         scopes = self.scopes.values(spec)
         result.partitions = len(scopes)
         self.progress.stream_started(stream, len(scopes))
-        await asyncio.gather(*(self._export_scope(spec, scope, result) for scope in scopes))
+        await all_or_stop(self._export_scope(spec, scope, result) for scope in scopes)
         self.progress.stream_finished(stream, result)
         return result
 

@@ -21,7 +21,6 @@ read-only, so it may run while an export holds the data dir, and writes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from flows.export import (
     needs_scopes,
     read_start,
 )
+from flows.together import all_or_stop
 from models import DAY_MS, named_assets
 from storage import CoverageView, DataDir
 
@@ -352,14 +352,14 @@ class Planner:
             self._snapshots()
         streams = [s for s in selected if s != SNAPSHOT_STREAM]
         first = [s for s in streams if s in DISCOVERY_STREAMS]
-        await asyncio.gather(*(self._stream(s) for s in first))
+        await all_or_stop(self._stream(s) for s in first)
         if scoped:
             snapshot = AccountSnapshot(self.cutoff_ms, account)
             self.scopes = await discover_scopes(
                 self.client, self.request.account, self.coverage, snapshot, self.assets_seen
             )
             self._other(SPECS["all_pairs"])  # the pairs list discovery reads
-        await asyncio.gather(*(self._stream(s) for s in streams if s not in first))
+        await all_or_stop(self._stream(s) for s in streams if s not in first)
         self.result.streams = dict(sorted(self.result.streams.items()))
         return self.result
 
@@ -405,7 +405,7 @@ class Planner:
         scopes = self.scopes.values(spec)
         line = self._line(stream)
         line.scopes = len(scopes)
-        costs = await asyncio.gather(*(self._scope(spec, scope) for scope in scopes))
+        costs = await all_or_stop(self._scope(spec, scope) for scope in scopes)
         for cost in costs:
             line.add(cost, spec)
             self._charge(spec, cost.requests)
@@ -439,7 +439,7 @@ class Planner:
         known: dict[int, Sample] = {}
         if density is None and self.probes:
             chosen = spread(len(windows), PROBED_WINDOWS)
-            found = await asyncio.gather(*(self._probe(spec, scope, windows[i]) for i in chosen))
+            found = await all_or_stop(self._probe(spec, scope, windows[i]) for i in chosen)
             known = dict(zip(chosen, found, strict=True))
             density = pooled(known.values())
         requests = 0.0
@@ -494,8 +494,8 @@ class Planner:
             return Cost(1, 1.0, "floor", 1)
         rough = answers_for(guess.over(rest_ms), limit)
         days = min(MAX_DAY_SAMPLES, math.floor(SAMPLE_SHARE * rough))
-        found = await asyncio.gather(
-            *(self._day(spec, scope, day) for day in _days_over(times[-1], end, days))
+        found = await all_or_stop(
+            self._day(spec, scope, day) for day in _days_over(times[-1], end, days)
         )
         density = pooled([first, *found]) or guess
         answers = answers_for(Rows(float(limit)) + density.over(rest_ms), limit)
