@@ -113,7 +113,10 @@ def _kill_and_finish(
         elif outcome.returncode == 0:
             record.unkilled += 1
         else:
-            raise RuntimeError(f"run at {point} exited {outcome.returncode}: {outcome.stderr}")
+            lines = outcome.stderr.strip().splitlines() or [""]
+            more = f" (after {len(lines) - 1} other stderr lines)" if len(lines) > 1 else ""
+            print(outcome.stderr, file=sys.stderr)  # the whole story, for the campaign's log
+            raise RuntimeError(f"run at {point} exited {outcome.returncode}: {lines[-1]}{more}")
     stats = httpx.get(f"{sim.url}/_sim/stats").json()
     record.faults.update(stats["fault_kinds"])
     record.faults["throttled (429)"] += stats["totals"]["throttled"]
