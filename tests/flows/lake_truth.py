@@ -108,8 +108,13 @@ def differences(
     seconds_streams: Iterable[str] = (),
     since_ms: Mapping[str, int] | None = None,
     history_ms: int | None = DEFAULT_HISTORY_MS,
+    live_clock: bool = False,
 ) -> dict[str, dict[str, list[Canon]]]:
     """Per stream: truth rows missing from the lake and lake rows not in the truth.
+
+    `live_clock`: the exchange's clock ran on between the export and the truth, so a row the
+    lake holds PENDING may have settled since it was read (the next run's look-back reads its
+    final state): only that it is there is compared.
 
     `seconds_streams` are served with times in seconds (a fault mode): compared to the second.
     `since_ms` gives, per stream, where the export's reads began; otherwise `history_ms`
@@ -147,6 +152,8 @@ def differences(
         # a row the exchange changed after the cutoff (a resting order filled later on a live
         # clock) was read in an earlier state: only that it is there is compared
         changed = _changed_after(truth, schema.natural_key, until_ms)
+        if live_clock:
+            changed |= _settled_since_read(lake, truth, schema.natural_key)
         want = Counter(_compared(r, fields, schema.natural_key, changed) for r in truth)
         got = Counter(_compared(r, fields, schema.natural_key, changed) for r in lake)
         missing, extra = want - got, got - want
@@ -164,6 +171,19 @@ def _changed_after(
         canonical(r, key)
         for r in truth
         if "updateTime" in r and _time_ms(r, "updateTime") > until_ms
+    }
+
+
+def _settled_since_read(
+    lake: list[dict[str, Any]], truth: list[dict[str, Any]], key: tuple[str, ...] | None
+) -> set[Canon]:
+    if key is None:
+        return set()
+    pending = {canonical(r, key) for r in lake if r.get("status") == "PENDING"}
+    return {
+        canonical(r, key)
+        for r in truth
+        if r.get("status") not in (None, "PENDING") and canonical(r, key) in pending
     }
 
 

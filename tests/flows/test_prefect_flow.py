@@ -42,7 +42,7 @@ def test_export_flow_lands_the_account_and_reports_it(
     truth = tmp_path / "truth"
     with sim.exchange.lock:
         sim.app.write_truth(truth)
-    assert differences(data, truth, until_ms=summary.cutoff_ms) == {}
+    assert differences(data, truth, until_ms=summary.cutoff_ms, live_clock=True) == {}
     assert {"export-acct-1", "export-acct-1-costs"} <= asyncio.run(_artifact_keys())
 
 

@@ -433,7 +433,7 @@ def test_a_killed_export_to_s3_resumes_to_the_same_lake(
         with sim.exchange.lock:
             sim.app.write_truth(truth)
         local = local_copy(ObjectStorage(f"s3://{BUCKET}/killed-export"), tmp_path / "copy")
-    assert differences(local, truth, until_ms=summary.cutoff_ms) == {}
+    assert differences(local, truth, until_ms=summary.cutoff_ms, live_clock=True) == {}
 
 
 # --- the storage abstraction ------------------------------------------------------------------
