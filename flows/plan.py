@@ -396,8 +396,8 @@ class Planner:
         start_ms, end_ms = self.client.readable_range(daily, start_ms, self.cutoff_ms)
         assert daily.max_window_ms is not None
         calls = len(plan_windows(start_ms, end_ms, daily.max_window_ms, aligned=False))
-        line.add(Cost(calls, float(calls)), daily)
-        self._charge(daily, float(calls))
+        line.add(Cost(calls, calls), daily)
+        self._charge(daily, calls)
 
     # -- streams ----------------------------------------------------------------------------
     async def _stream(self, stream: str) -> None:
@@ -424,7 +424,7 @@ class Planner:
             assert limit is not None and spec.page_size is not None
             windows = plan_windows(start_ms, end_ms, limit)
             calls = sum(window_calls(w, spec.closed_periods_ms, spec.page_size) for w in windows)
-            return Cost(len(windows), float(calls))
+            return Cost(len(windows), calls)
         if spec.paging in ("page", "window_cursor"):
             return await self._windows(spec, scope, start_ms, end_ms)
         from_id = self.coverage.cursor(stream, partition) if continuing else None
@@ -498,7 +498,7 @@ class Planner:
             self._day(spec, scope, day) for day in _days_over(times[-1], end, days)
         )
         density = pooled([first, *found]) or guess
-        answers = answers_for(Rows(float(limit)) + density.over(rest_ms), limit)
+        answers = answers_for(Rows(limit) + density.over(rest_ms), limit)
         return Cost(round(answers), answers, "estimate", 1 + len(found))
 
     async def _probed_walk(
@@ -516,10 +516,10 @@ class Planner:
             if sample.rows:
                 rest = pooled([sample])
                 assert rest is not None
-                rows = Rows(float(sample.rows)) + rest.over(end - day.end_ms)
+                rows = Rows(sample.rows) + rest.over(end - day.end_ms)
                 answers = answers_for(rows, spec.page_size)
                 return Cost(round(answers), probes + answers, "estimate", probes)
-        return Cost(0, float(len(days)), samples=len(days))
+        return Cost(0, len(days), samples=len(days))
 
     # -- probes -----------------------------------------------------------------------------
     async def _probe(self, spec: EndpointSpec, scope: str | None, window: Window) -> Sample:
@@ -604,7 +604,7 @@ def _expected_probed_walk(days: Sequence[Window], density: Density | None, limit
     if not days:
         return Cost(0, 0.0)
     if density is None:
-        return Cost(1, float(min(2, len(days))), "floor")
+        return Cost(1, min(2, len(days)), "floor")
     rate = density.rows / density.span_ms if density.span_ms else 0.0
     probes, none_yet = 0.0, 1.0
     for day in days:  # each day is probed while all before it were empty
