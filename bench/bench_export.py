@@ -9,34 +9,19 @@ simulator's count; its files are the lake's Parquet files before and after.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.bench_connector import reset_stats, stats
+from bench.bench_memory import lake_rows, measured
 from bench.sim_process import simulator_process, unpaced_export_env
 
 BOUND_MB = 500
 UNLIMITED = 10**9  # weight is not what this measures
 # allOrders also caps requests per window (60); a one-second window lifts that cap 60-fold
 WINDOW_MS = 1000
-
-
-def _export(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """One export child: (seconds, peak RSS in MB, its last line on stderr)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    if status != 0:
-        raise RuntimeError(f"export failed: {stderr[-2000:]}")
-    last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
-    return seconds, usage.ru_maxrss / 1024, last  # ru_maxrss is in KiB on Linux
 
 
 def _lake_files(data: Path) -> set[Path]:
@@ -57,20 +42,20 @@ def run() -> dict[str, Any]:
         data = Path(tmp) / "data"
         command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
         command += ["--data-dir", str(data)]
-        seconds, peak_mb, summary = _export(command, env)
-        before = _lake_files(data)
+        seconds, peak_mb = measured(command, env)
+        before, rows = _lake_files(data), lake_rows(data)
         reset_stats(url)
-        noop_seconds, _, _ = _export(command, env)
+        noop_seconds, _ = measured(command, env)
         noop_requests = stats(url)["totals"]["requests"]
         written = len(_lake_files(data) - before)
     partitions = _partitions(before)
     return {
         "export_seconds": round(seconds, 1),
+        "rows": rows,
         "peak_rss_mb": round(peak_mb),
         "bound_mb": BOUND_MB,
         "ratio_to_bound": round(peak_mb / BOUND_MB, 2),
         "within_bound": peak_mb < BOUND_MB,
-        "summary": summary,
         "noop_seconds": round(noop_seconds, 1),
         "noop_over_export": round(noop_seconds / seconds, 3),
         "noop_requests": noop_requests,

@@ -26,16 +26,27 @@ BUILD_ROWS = 2_500_000
 FLAT_WITHIN = 0.10
 
 
-def _child(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run a command to its end: (seconds, peak resident MB)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if status != 0:
-        errors = process.stderr.read().decode() if process.stderr else ""
-        raise RuntimeError(f"{command[3]} failed: {errors[-2000:]}")
+def measured(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run a command to its end: (seconds, peak resident MB). Its stderr goes to a file, not a
+    pipe, which a chatty child would fill and block on before it is read."""
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        if status != 0:
+            stderr.seek(0)
+            errors = stderr.read().decode(errors="replace")
+            raise RuntimeError(f"{command[3]} failed: {errors[-2000:]}")
     return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def lake_rows(data: Path) -> int:
+    """The rows the data dir's lake holds, from the Parquet footers."""
+    import pyarrow.parquet as pq
+
+    files = (data / "lake").rglob("*.parquet")
+    return sum(int(pq.ParquetFile(path).metadata.num_rows) for path in files)
 
 
 def export_peak(scenario: str) -> dict[str, Any]:
@@ -47,8 +58,8 @@ def export_peak(scenario: str) -> dict[str, Any]:
         data = Path(tmp) / "data"
         command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
         command += ["--data-dir", str(data), "--since", "2000-01-01"]
-        seconds, peak = _child(command, env)
-        rows = sum(_rows(f) for f in (data / "lake").rglob("*.parquet"))  # what the lake holds
+        seconds, peak = measured(command, env)
+        rows = lake_rows(data)
     return {
         "scenario": scenario,
         "rows": rows,
@@ -57,18 +68,12 @@ def export_peak(scenario: str) -> dict[str, Any]:
     }
 
 
-def _rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(path).metadata.num_rows)
-
-
 def build_peak(rows: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_memory_build_") as tmp:
         data = Path(tmp)
         generate(data / "lake", rows)
         command = [sys.executable, "-m", "cli", "build", "--data-dir", str(data)]
-        seconds, peak = _child(command, dict(os.environ))
+        seconds, peak = measured(command, dict(os.environ))
     return {"ledger_rows": rows, "seconds": round(seconds, 1), "peak_mb": round(peak)}
 
 
