@@ -67,16 +67,32 @@ create or replace macro is_excused(difference, amounts) as (
     end
 );
 
+-- How far a live snapshot's time may be off: the 5 s a signed request may lag the server
+-- (recvWindow) plus a few seconds of a server clock that jumped (int_snapshot_stamps).
+create or replace macro stamp_tolerance() as (
+    to_milliseconds(10000)
+);
+
+-- Whether a few of the lines near a live snapshot add up to `difference` exactly: the
+-- snapshot then agrees with the ledger at an instant within its stamp's tolerance. Exact
+-- subset sums only, over at most 12 lines: a busier neighbourhood proves nothing.
+create or replace macro is_stamp_shift(difference, shifts) as (
+    coalesce(len(shifts), 0) between 1 and 12
+    and list_contains(subset_sums(shifts), difference)
+);
+
 -- A reconciliation row's status: `unverified` where the history it needs was not read
--- completely (or nothing anchors it), `matched` for a zero difference; a non-zero one is
+-- completely (or nothing anchors it), `matched` for a zero difference or one that lines near a
+-- live snapshot explain (is_stamp_shift over `stamp_shifts`); another non-zero one is
 -- `provisional` when young PENDING rows explain exactly that much (is_excused) or the row
 -- ends within the late-arrival window of the account's newest fetch, and `break` otherwise.
 create or replace macro recon_status(
-    difference, is_checkable, pending_amounts, is_within_late_window
+    difference, is_checkable, pending_amounts, is_within_late_window, stamp_shifts := null
 ) as (
     case
         when not coalesce(is_checkable, false) then 'unverified'
         when difference = 0 then 'matched'
+        when coalesce(is_stamp_shift(difference, stamp_shifts), false) then 'matched'
         when is_excused(difference, pending_amounts) then 'provisional'
         when coalesce(is_within_late_window, false) then 'provisional'
         else 'break'

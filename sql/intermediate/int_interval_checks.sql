@@ -5,8 +5,10 @@
 -- interval where the figure is anchored at the opening, a snapshot interval that starts in
 -- the span the figure's streams were read completely (else `unverified`, with the reason).
 -- One that ends past what was read (`<figure>_is_incomplete`: a live snapshot taken a few
--- milliseconds after the reads ended) is checked, but like one in the late window.
--- The one input of recon_principal, recon_interest and recon_balances.
+-- milliseconds after the reads ended) is checked, but like one in the late window. Per figure,
+-- the effects of the lines near a live snapshot at either end (`<figure>_stamp_shifts`,
+-- int_snapshot_stamps, signed for this interval). The one input of recon_principal,
+-- recon_interest and recon_balances.
 with intervals as (
     select * from int_snapshot_intervals
 ),
@@ -25,6 +27,22 @@ horizon as (
 
 settings as (
     select * from recon_settings
+),
+
+stamps as (
+    select * from int_snapshot_stamps
+),
+
+-- the interval that starts at a live snapshot sees each shift negated
+stamps_from_start as (
+    select
+        account,
+        asset,
+        live_at,
+        list_transform(principal_shifts, lambda shift: -shift) as principal_shifts,  -- noqa: PRS
+        list_transform(interest_shifts, lambda shift: -shift) as interest_shifts,  -- noqa: PRS
+        list_transform(balance_shifts, lambda shift: -shift) as balance_shifts  -- noqa: PRS
+    from stamps
 ),
 
 checked as (
@@ -123,7 +141,10 @@ final as (
             intervals.interval_end
             > horizon.newest_fetched_at - to_hours(settings.late_window_hours),
             false
-        ) as is_within_late_window
+        ) as is_within_late_window,
+        list_concat(ends.principal_shifts, starts.principal_shifts) as principal_stamp_shifts,
+        list_concat(ends.interest_shifts, starts.interest_shifts) as interest_stamp_shifts,
+        list_concat(ends.balance_shifts, starts.balance_shifts) as balance_stamp_shifts
     from intervals
     left join terms
         on intervals.account = terms.account
@@ -137,6 +158,16 @@ final as (
         and intervals.interval_end = pivoted.interval_end
         and intervals.end_source = pivoted.end_source
     left join horizon on intervals.account = horizon.account
+    left join stamps as ends
+        on intervals.end_source = 'live'
+        and intervals.account = ends.account
+        and intervals.asset = ends.asset
+        and intervals.interval_end = ends.live_at
+    left join stamps_from_start as starts
+        on intervals.start_source = 'live'
+        and intervals.account = starts.account
+        and intervals.asset = starts.asset
+        and intervals.interval_start = starts.live_at
     cross join settings
 )
 

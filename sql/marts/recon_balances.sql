@@ -39,6 +39,7 @@ compared as (
         pending_balance_rows as pending_rows,
         pending_balance_amounts as pending_amounts,
         balance_is_checkable as is_checkable,
+        balance_stamp_shifts as stamp_shifts,
         balance_unverified_reason as unverified_reason,
         is_within_late_window or balance_is_incomplete as is_within_late_window
     from checks
@@ -82,7 +83,11 @@ final as (
         pending_rows,
         is_within_late_window,
         recon_status(
-            actual_change - expected_change, is_checkable, pending_amounts, is_within_late_window
+            actual_change - expected_change,
+            is_checkable,
+            pending_amounts,
+            is_within_late_window,
+            stamp_shifts := stamp_shifts
         ) as status,
         liquidation_fees,
         conversions,

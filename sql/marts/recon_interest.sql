@@ -26,6 +26,7 @@ compared as (
         pending_interest_rows as pending_rows,
         pending_interest_amounts as pending_amounts,
         interest_is_checkable as is_checkable,
+        interest_stamp_shifts as stamp_shifts,
         interest_unverified_reason as unverified_reason,
         is_within_late_window or interest_is_incomplete as is_within_late_window
     from checks
@@ -57,7 +58,11 @@ final as (
         pending_rows,
         is_within_late_window,
         recon_status(
-            actual_change - expected_change, is_checkable, pending_amounts, is_within_late_window
+            actual_change - expected_change,
+            is_checkable,
+            pending_amounts,
+            is_within_late_window,
+            stamp_shifts := stamp_shifts
         ) as status,
         case when not is_checkable then unverified_reason end as unverified_reason
     from expected

@@ -25,6 +25,7 @@ compared as (
         pending_principal_rows as pending_rows,
         pending_principal_amounts as pending_amounts,
         principal_is_checkable as is_checkable,
+        principal_stamp_shifts as stamp_shifts,
         principal_unverified_reason as unverified_reason,
         is_within_late_window or principal_is_incomplete as is_within_late_window
     from checks
@@ -56,7 +57,11 @@ final as (
         pending_rows,
         is_within_late_window,
         recon_status(
-            actual_change - expected_change, is_checkable, pending_amounts, is_within_late_window
+            actual_change - expected_change,
+            is_checkable,
+            pending_amounts,
+            is_within_late_window,
+            stamp_shifts := stamp_shifts
         ) as status,
         case when not is_checkable then unverified_reason end as unverified_reason
     from expected

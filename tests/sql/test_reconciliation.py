@@ -3,6 +3,7 @@ caught and diagnosed to one root cause."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.sql.handmade import (
     Fetch,
     History,
     Row,
+    _transfer,
     at,
     base_history,
     snapshot_rows,
@@ -232,6 +234,35 @@ def test_snapshot_off_by_one_unit_is_that_snapshot(handmade: LakeFactory) -> Non
     kind, description = only_cause(lake)
     assert kind == "snapshot"
     assert description.startswith("the snapshot at 2024-01-01T08:30:00.000Z disagrees")
+
+
+@pytest.mark.parametrize(("seconds_before", "breaks"), [(3, 0), (30, 2)])
+def test_a_live_snapshot_stamped_seconds_late_matches_within_its_tolerance(
+    handmade: LakeFactory, seconds_before: int, breaks: int
+) -> None:
+    """The live snapshot S2 shows the account as it was a little before its stamp: it misses a
+    7 USDT transfer made `seconds_before` it. Within the stamp's tolerance (10 s) that is the
+    snapshot's time, not a break; further back it is the snapshot, disagreeing both ways."""
+    moved = S2 - timedelta(seconds=seconds_before)
+
+    def late_transfer(history: History) -> None:
+        history["transfers"].append(_transfer(5, "USDT", "7", "ROLL_IN", moved))
+
+    def missed_by_the_snapshot(rows: list[Row]) -> None:
+        for row in rows:
+            if row["asset"] == "USDT" and row["snapshotTime"] == S2:
+                row["free"] -= D(7)
+                row["netAsset"] -= D(7)
+
+    lake = handmade(truth_plant=late_transfer, plant_snapshots=missed_by_the_snapshot)
+    found = recon_breaks(reconcile(lake.data_dir))
+    assert len(found) == breaks
+    if breaks:
+        assert found == {
+            ("balance", "USDT", NAIVE_S2, D(-7)),
+            ("balance", "USDT", NAIVE_S3, D(7)),
+        }
+        assert only_cause(lake)[0] == "snapshot"
 
 
 def drop_transfer(tx_id: int) -> object:
