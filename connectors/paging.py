@@ -394,41 +394,14 @@ class _Failed:
 _END = object()  # a stream's last item in its queue
 
 
-class _Ahead:
-    """One stream read ahead into a queue, at most `ahead` items before the reader takes them.
-
-    Room is a semaphore, not a bounded queue, so that closing can always free a pump: a task
-    may swallow its cancellation (asyncio.wait_for on Python 3.11 can), read on, and must then
-    find the room to see it was closed rather than wait forever on a full queue.
-    """
-
-    def __init__(self, stream: AsyncIterator[object], ahead: int) -> None:
-        self.items: asyncio.Queue[object] = asyncio.Queue()
-        self.room = asyncio.Semaphore(max(ahead, 1))
-        self.closed = False
-        self.task = asyncio.ensure_future(self._pump(stream))
-
-    async def _pump(self, stream: AsyncIterator[object]) -> None:
-        try:
-            async for item in stream:
-                await self.room.acquire()
-                if self.closed:
-                    return
-                self.items.put_nowait(item)
-        except Exception as error:  # raised where the reader reaches it, in order
-            self.items.put_nowait(_Failed(error))
-            return
-        self.items.put_nowait(_END)
-
-    async def take(self) -> object:
-        item = await self.items.get()
-        self.room.release()
-        return item
-
-    def close(self) -> None:
-        self.closed = True
-        self.room.release()
-        self.task.cancel()
+async def _pump(stream: AsyncIterator[object], queue: asyncio.Queue[object]) -> None:
+    try:
+        async for item in stream:
+            await queue.put(item)
+    except Exception as error:  # raised where the reader reaches it, in order
+        await queue.put(_Failed(error))
+        return
+    await queue.put(_END)
 
 
 async def in_order_streams(
@@ -436,18 +409,27 @@ async def in_order_streams(
 ) -> AsyncIterator[T]:
     """Run up to `depth` streams, each up to `ahead` items ahead of the reader; yield every item
     of the first stream, then of the second, and so on; cancel the rest on exit."""
-    pending: deque[_Ahead] = deque()
+    pending: deque[tuple[asyncio.Task[None], asyncio.Queue[object]]] = deque()
     queue = iter(streams)
+
+    def start(stream: Callable[[], AsyncIterator[T]]) -> None:
+        items: asyncio.Queue[object] = asyncio.Queue(maxsize=max(ahead, 1))
+        pending.append((asyncio.ensure_future(_pump(stream(), items)), items))
+
     try:
-        pending.extend(_Ahead(stream(), ahead) for stream in islice(queue, max(depth, 1)))
+        for stream in islice(queue, max(depth, 1)):
+            start(stream)
         while pending:
-            while (item := await pending[0].take()) is not _END:
+            task, items = pending[0]
+            while (item := await items.get()) is not _END:
                 if isinstance(item, _Failed):
                     raise item.error
                 yield cast(T, item)
-            await pending.popleft().task
-            pending.extend(_Ahead(stream(), ahead) for stream in islice(queue, 1))
+            pending.popleft()
+            await task
+            for stream in islice(queue, 1):
+                start(stream)
     finally:
-        for reader in pending:
-            reader.close()
-        await asyncio.gather(*(reader.task for reader in pending), return_exceptions=True)
+        for task, _ in pending:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in pending), return_exceptions=True)

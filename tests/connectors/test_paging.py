@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 from connectors import MarginClient, StreamBatch
 from connectors.errors import PagingUnstable
-from connectors.paging import PAGES_AHEAD, in_order_streams
+from connectors.paging import PAGES_AHEAD
 from models import DAY_MS, HOUR_MS
 from tests.connectors.fake_binance import FakeBinance, client_for, now_ms
 
@@ -356,30 +355,3 @@ def test_a_cursor_walk_reads_at_most_a_few_pages_ahead_of_its_reader() -> None:
     calls = asyncio.run(scenario())
     # each walk: PAGES_AHEAD pages queued and one waiting to be queued; the first also gave one
     assert calls <= prefetch * (PAGES_AHEAD + 1) + 1 < 40
-
-
-def test_reads_ahead_end_when_the_reader_stops_even_if_one_swallows_its_cancel() -> None:
-    """A read ahead that loses its cancellation (asyncio.wait_for on Python 3.11 can) and reads
-    on must still end once the reader has stopped, not wait forever for room in its queue."""
-    swallowed: list[int] = []
-
-    async def stubborn() -> AsyncIterator[int]:
-        yield 0
-        yield 1
-        try:
-            await asyncio.Event().wait()  # in flight when the reader stops
-        except asyncio.CancelledError:
-            swallowed.append(1)
-        for number in range(2, 10):
-            yield number
-
-    async def scenario() -> int:
-        reads = in_order_streams([stubborn], depth=1, ahead=1)
-        first = await anext(reads)
-        for _ in range(10):  # the read puts 1 and starts waiting
-            await asyncio.sleep(0)
-        await reads.aclose()
-        return first
-
-    assert asyncio.run(scenario()) == 0
-    assert swallowed == [1]
