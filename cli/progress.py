@@ -41,10 +41,10 @@ class RichExportProgress:
             self._rows[stream] = self._windows[stream] = 0
             self._tasks[stream] = self._progress.add_task(stream, total=None, rows=0, windows=0)
 
-    def rows_read(self, stream: str, rows: int, windows: int) -> None:
+    def window_done(self, stream: str, rows: int) -> None:
         self.stream_started(stream, 0)
         self._rows[stream] += rows
-        self._windows[stream] += windows
+        self._windows[stream] += 1
         self._progress.update(
             self._tasks[stream], rows=self._rows[stream], windows=self._windows[stream]
         )

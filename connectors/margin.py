@@ -36,8 +36,7 @@ class StreamBatch:
 
     Every row of the stream and partition whose time lies in `covered` has been delivered by
     this batch or an earlier one of the same read; consecutive batches cover consecutive
-    ranges. A coverage ledger may record `covered` once the rows are durable. A window walked
-    by a cursor comes as pages: `complete` is False on all of them but the last.
+    ranges. A coverage ledger may record `covered` once the rows are durable.
     """
 
     stream: str
@@ -46,8 +45,6 @@ class StreamBatch:
     rows: list[Row]
     covered: Window
     next_from_id: int | None = None  # id-cursor streams: where an incremental read resumes
-    complete: bool = True  # False: a page of `covered`, whose last page comes later
-    covered_rows: int = 0  # rows of the whole `covered` range (0 while it is not complete)
 
 
 @dataclass(frozen=True)
@@ -129,14 +126,7 @@ class MarginClient(BinanceClient):
         api: RowsApi = spec.api or BOTH_GENERATIONS
         async for batch in paging(self, spec).batches(scope, start_ms, end_ms, from_id):
             yield StreamBatch(
-                spec.stream,
-                scope or "",
-                api,
-                batch.rows,
-                batch.covered,
-                batch.next_id,
-                batch.complete,
-                batch.rows_covered,
+                spec.stream, scope or "", api, batch.rows, batch.covered, batch.next_id
             )
 
     async def read_account(self) -> AccountSnapshot:

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from connectors.client import BinanceClient, ParamValue
 from connectors.errors import MalformedResponse, PagingUnstable
@@ -64,25 +64,11 @@ def row_time(spec: EndpointSpec, row: Row) -> int:
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows read, the time range they complete, and where an id cursor resumes.
-
-    A window walked by a cursor comes page by page, so a read holds pages, not windows: every
-    page but the last is `complete=False` (its rows lie in `covered`, which is not finished);
-    the last one completes it and tells `window_rows`, the rows of all its pages.
-    """
+    """Rows read, the time range they complete, and where an id cursor resumes."""
 
     rows: list[Row]
     covered: Window
     next_id: int | None = None
-    complete: bool = True
-    window_rows: int | None = None  # rows of the whole window, when earlier pages held some
-
-    @property
-    def rows_covered(self) -> int:
-        """The rows of the range this batch completes (0 if it completes none)."""
-        if not self.complete:
-            return 0
-        return len(self.rows) if self.window_rows is None else self.window_rows
 
 
 class Paginator(ABC):
@@ -102,13 +88,6 @@ class Paginator(ABC):
         """The query parameter naming the scope (asset, symbol, type), if one is read."""
         param = self.spec.scope_param
         return [(param, scope)] if scope and param else []
-
-    def _with_scope(self, scope: str | None, rows: list[Row]) -> list[Row]:
-        """Rows that do not name their scope (klines) get it under its parameter's name."""
-        param = self.spec.scope_param
-        if scope is None or not self.spec.row_fields or param is None:
-            return rows
-        return [{param: scope, **row} for row in rows]
 
 
 class WindowedPaginator(Paginator):
@@ -132,6 +111,13 @@ class WindowedPaginator(Paginator):
 
     async def _batch(self, scope: str | None, params: Pairs, window: Window) -> Batch:
         return Batch(self._with_scope(scope, await self.read_window(params, window)), window)
+
+    def _with_scope(self, scope: str | None, rows: list[Row]) -> list[Row]:
+        """Rows that do not name their scope (klines) get it under its parameter's name."""
+        param = self.spec.scope_param
+        if scope is None or not self.spec.row_fields or param is None:
+            return rows
+        return [{param: scope, **row} for row in rows]
 
 
 @dataclass(frozen=True)
@@ -311,13 +297,11 @@ class WindowPaginator(WindowedPaginator):
         return [row for half in halves for row in await self.read_window(params, half)]
 
 
-class WindowCursorPaginator(Paginator):
+class WindowCursorPaginator(WindowedPaginator):
     """Time windows, each walked with an ascending cursor from id 0 (the capital flow).
 
     With both times and `fromId`, the answer holds the window's rows with a larger id, oldest
-    first, up to the limit; the walk goes on from the last id until an answer is short. Pages
-    are yielded as they come (a window of the capital flow can hold a hundred thousand rows),
-    `window_prefetch` windows walked ahead, each at most `PAGES_AHEAD` pages ahead of the reader.
+    first, up to the limit; the walk goes on from the last id until an answer is short.
     """
 
     def __init__(self, client: BinanceClient, spec: EndpointSpec) -> None:
@@ -328,22 +312,9 @@ class WindowCursorPaginator(Paginator):
         self.cursor_param = spec.cursor_param
         self.cursor_field = spec.cursor_field
 
-    async def batches(
-        self, scope: str | None, start_ms: int, end_ms: int, from_id: int | None = None
-    ) -> AsyncIterator[Batch]:
-        """Every page of every planned window, windows in order; a window's last page
-        completes it."""
-        limit = self.spec.window_limit(scoped=scope is not None)
-        assert limit is not None
-        params = self.scope_params(scope)
-        windows = plan_windows(start_ms, end_ms, limit)
-        walks = (partial(self._walk, scope, params, window) for window in windows)
-        prefetch = self.client.settings.window_prefetch
-        async for batch in in_order_streams(walks, prefetch, PAGES_AHEAD):
-            yield batch
-
-    async def _walk(self, scope: str | None, params: Pairs, window: Window) -> AsyncIterator[Batch]:
-        cursor, read = 0, 0
+    async def read_window(self, params: Pairs, window: Window) -> list[Row]:
+        found: dict[int, Row] = {}
+        cursor = 0
         while True:
             query = [
                 *params,
@@ -352,15 +323,12 @@ class WindowCursorPaginator(Paginator):
                 (self.spec.limit_param, self.limit),
             ]
             rows = _listed(self.spec, await self.client.call(self.spec, query))
-            ahead = {int(r[self.cursor_field]): r for r in rows}  # an id twice: its last copy
-            page = [ahead[key] for key in sorted(ahead) if key > cursor]
-            read += len(page)
-            last = len(rows) < self.limit or not page
-            rows_read = read if last else None
-            yield Batch(self._with_scope(scope, page), window, None, last, rows_read)
-            if last:
-                return
-            cursor = int(page[-1][self.cursor_field])
+            ahead = [r for r in rows if int(r[self.cursor_field]) > cursor]
+            for row in ahead:
+                found[int(row[self.cursor_field])] = row
+            if len(rows) < self.limit or not ahead:
+                return [found[key] for key in sorted(found)]
+            cursor = max(int(r[self.cursor_field]) for r in ahead)
 
 
 # A new paging style is a new class here and a row in this map.
@@ -372,64 +340,17 @@ PAGINATORS: dict[Paging, type[Paginator]] = {
 }
 
 
-# Pages of one cursor walk read ahead of the reader: memory holds pages, not windows.
-PAGES_AHEAD = 2
-
-
 async def in_order(jobs: Iterable[Callable[[], Awaitable[T]]], depth: int) -> AsyncIterator[T]:
     """Run up to `depth` jobs ahead, yielding results in job order; cancel the rest on exit."""
-    async for result in in_order_streams((partial(_once, job) for job in jobs), depth, 1):
-        yield result
-
-
-async def _once(job: Callable[[], Awaitable[T]]) -> AsyncIterator[T]:
-    yield await job()
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: Exception
-
-
-_END = object()  # a stream's last item in its queue
-
-
-async def _pump(stream: AsyncIterator[object], queue: asyncio.Queue[object]) -> None:
+    pending: deque[asyncio.Task[T]] = deque()
+    queue = iter(jobs)
     try:
-        async for item in stream:
-            await queue.put(item)
-    except Exception as error:  # raised where the reader reaches it, in order
-        await queue.put(_Failed(error))
-        return
-    await queue.put(_END)
-
-
-async def in_order_streams(
-    streams: Iterable[Callable[[], AsyncIterator[T]]], depth: int, ahead: int
-) -> AsyncIterator[T]:
-    """Run up to `depth` streams, each up to `ahead` items ahead of the reader; yield every item
-    of the first stream, then of the second, and so on; cancel the rest on exit."""
-    pending: deque[tuple[asyncio.Task[None], asyncio.Queue[object]]] = deque()
-    queue = iter(streams)
-
-    def start(stream: Callable[[], AsyncIterator[T]]) -> None:
-        items: asyncio.Queue[object] = asyncio.Queue(maxsize=max(ahead, 1))
-        pending.append((asyncio.ensure_future(_pump(stream(), items)), items))
-
-    try:
-        for stream in islice(queue, max(depth, 1)):
-            start(stream)
+        pending.extend(asyncio.ensure_future(job()) for job in islice(queue, max(depth, 1)))
         while pending:
-            task, items = pending[0]
-            while (item := await items.get()) is not _END:
-                if isinstance(item, _Failed):
-                    raise item.error
-                yield cast(T, item)
-            pending.popleft()
-            await task
-            for stream in islice(queue, 1):
-                start(stream)
+            result = await pending.popleft()
+            pending.extend(asyncio.ensure_future(job()) for job in islice(queue, 1))
+            yield result
     finally:
-        for task, _ in pending:
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*(task for task, _ in pending), return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)

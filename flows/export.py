@@ -136,7 +136,7 @@ class ExportProgress(Protocol):
     """What a long export tells whoever watches it (a terminal display, a Prefect artifact)."""
 
     def stream_started(self, stream: str, partitions: int) -> None: ...
-    def rows_read(self, stream: str, rows: int, windows: int) -> None: ...
+    def window_done(self, stream: str, rows: int) -> None: ...
     def stream_finished(self, stream: str, result: StreamResult) -> None: ...
     def waiting(self, reason: str, seconds: float) -> None:
         """The run waits `seconds` for `reason` (a retry's backoff, Retry-After, a window)."""
@@ -146,7 +146,7 @@ class SilentProgress:
     def stream_started(self, stream: str, partitions: int) -> None:
         pass
 
-    def rows_read(self, stream: str, rows: int, windows: int) -> None:
+    def window_done(self, stream: str, rows: int) -> None:
         pass
 
     def stream_finished(self, stream: str, result: StreamResult) -> None:
@@ -485,13 +485,11 @@ class AccountExport:
             batch.rows,
             (batch.covered.start_ms, batch.covered.end_ms),
             next_id=next_id,
-            complete=batch.complete,
-            window_rows=batch.covered_rows,
         )
-        result.windows += int(batch.complete)
+        result.windows += 1
         result.rows_read += len(batch.rows)
         result.rows_written += written
-        self.progress.rows_read(batch.stream, len(batch.rows), int(batch.complete))
+        self.progress.window_done(batch.stream, len(batch.rows))
 
     def _land(
         self,
@@ -502,26 +500,15 @@ class AccountExport:
         window: tuple[int, int],
         *,
         next_id: int | None = None,
-        complete: bool = True,
-        window_rows: int | None = None,
     ) -> int:
         """Land a window's rows in the data dir (new ones only); count them for snapshots."""
-        written = self.store.land(
-            stream,
-            partition,
-            api,
-            rows,
-            window,
-            next_id=next_id,
-            complete=complete,
-            window_rows=window_rows,
-        )
+        written = self.store.land(stream, partition, api, rows, window, next_id=next_id)
         if stream == SNAPSHOT_STREAM:
             result = self.results.setdefault(stream, StreamResult(stream))
             result.rows_read += len(rows)
             result.rows_written += written
             result.windows += 1
-            self.progress.rows_read(stream, len(rows), 1)
+            self.progress.window_done(stream, len(rows))
         return written
 
     def commit(self) -> None:

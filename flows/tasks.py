@@ -122,7 +122,7 @@ class LoggedProgress:
             "account=%s stream=%s: reading %d partition(s)", self.account, stream, partitions
         )
 
-    def rows_read(self, stream: str, rows: int, windows: int) -> None:
+    def window_done(self, stream: str, rows: int) -> None:
         pass  # a line per window would drown the run log
 
     def waiting(self, reason: str, seconds: float) -> None:

@@ -209,24 +209,16 @@ class RunStore(CoverageView):
         window: Interval,
         *,
         next_id: int | None = None,
-        complete: bool = True,
-        window_rows: int | None = None,
     ) -> int:
-        """Write a fetched window's rows that the lake lacks; queue the window; count the new.
-
-        A page of a window (`complete=False`) is written but not queued: the window is marked
-        with its last page, which tells `window_rows`, the rows of all its pages.
-        """
+        """Write a fetched window's rows that the lake lacks; queue the window; count the new."""
         fresh, groups = self._fingerprints.unseen(self.account, stream, partition, rows)
         context = RowContext(self.account, self.run_id, now_ms(), api, partition)
         for batch in record_batches(stream, fresh, context):
             self._writer.write(stream, batch)
         start_ms, end_ms = window
-        if complete:
-            count = len(rows) if window_rows is None else window_rows
-            self._checkpoint.fetched(
-                self.account, stream, partition, start_ms, end_ms, count, next_id=next_id
-            )
+        self._checkpoint.fetched(
+            self.account, stream, partition, start_ms, end_ms, len(rows), next_id=next_id
+        )
         self._seen.append(_Seen(stream, partition, groups, end_ms))
         return len(fresh)
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from connectors import MarginClient, StreamBatch
 from connectors.errors import PagingUnstable
-from connectors.paging import PAGES_AHEAD
 from models import DAY_MS, HOUR_MS
 from tests.connectors.fake_binance import FakeBinance, client_for, now_ms
 
@@ -287,71 +286,3 @@ def test_rows_on_window_boundaries_are_read_exactly_once(data: st.DataObject) ->
     fake.route(TRANSFERS, page_route(rows, "timestamp"))
     got = [r["txId"] for b in read(fake, "transfers", "ROLL_OUT", start, end) for r in b.rows]
     assert sorted(got) == list(range(len(times)))
-
-
-CAPITAL_FLOW = "/sapi/v1/margin/capital-flow"
-
-
-def capital_flow_route(rows: list[Row]) -> Any:
-    """capital-flow with both times and fromId: the window's rows with a larger id, ascending."""
-
-    def handle(params: dict[str, str]) -> list[Row]:
-        start, end = int(params["startTime"]), int(params["endTime"])
-        assert 0 <= end - start < 7 * DAY_MS
-        after, limit = int(params["fromId"]), int(params["limit"])
-        chosen = [r for r in rows if start <= r["timestamp"] <= end and r["id"] > after]
-        return chosen[:limit]
-
-    return handle
-
-
-def make_flows(count: int, start: int, span: int) -> list[Row]:
-    step = span // count
-    return [
-        {"id": 1 + i, "tranId": 5000 + i, "timestamp": start + i * step, "asset": "USDT"}
-        | {"type": "TRANSFER", "amount": "1"}
-        for i in range(count)
-    ]
-
-
-def test_a_cursor_walked_window_comes_page_by_page_and_completes_on_its_last() -> None:
-    end = day_floor(now_ms())
-    start = end - 14 * DAY_MS
-    flows = make_flows(5000, start, 14 * DAY_MS)  # two 7-day windows of 2500 rows each
-    fake = FakeBinance()
-    fake.route(CAPITAL_FLOW, capital_flow_route(flows))
-    batches = read(fake, "capital_flow", None, start, end)
-    assert [r for b in batches for r in b.rows] == flows
-    assert [(len(b.rows), b.complete, b.covered_rows) for b in batches] == [
-        (1000, False, 0),
-        (1000, False, 0),
-        (500, True, 2500),
-    ] * 2
-    assert_contiguous([b for b in batches if b.complete], start, end)
-    assert fake.calls(CAPITAL_FLOW) == 6
-
-
-def test_a_cursor_walk_reads_at_most_a_few_pages_ahead_of_its_reader() -> None:
-    """Memory holds pages, not windows: a reader that stops after one page has let the walks
-    read only a bounded number of pages ahead, however long the windows."""
-    end = day_floor(now_ms())
-    start = end - 28 * DAY_MS
-    flows = make_flows(40_000, start, 28 * DAY_MS)  # four windows of ten pages each
-    fake = FakeBinance()
-    fake.route(CAPITAL_FLOW, capital_flow_route(flows))
-    prefetch = 4
-
-    async def scenario() -> int:
-        async with client_for(fake, window_prefetch=prefetch) as client:
-            stream = client.read_stream("capital_flow", None, start, end)
-            first = await anext(stream)
-            assert len(first.rows) == 1000 and not first.complete
-            for _ in range(1000):  # every walk runs until its queue is full
-                await asyncio.sleep(0)
-            calls = fake.calls(CAPITAL_FLOW)
-            await stream.aclose()
-            return calls
-
-    calls = asyncio.run(scenario())
-    # each walk: PAGES_AHEAD pages queued and one waiting to be queued; the first also gave one
-    assert calls <= prefetch * (PAGES_AHEAD + 1) + 1 < 40
