@@ -413,7 +413,7 @@ class BinanceClient:
                             raise AccessBlocked(
                                 exc.detail, status=exc.status, where=where
                             ) from None
-                    await self._prepare_retry(exc, spec, epoch)
+                    await self._prepare_retry(exc, spec, epoch, number)
                     raise
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
@@ -421,12 +421,14 @@ class BinanceClient:
         self.stats.errors[type(exc).__name__] += 1
         log.info("%s %s attempt %d failed: %s", spec.method, spec.path, attempt, exc)
 
-    async def _prepare_retry(self, exc: BinanceError, spec: EndpointSpec, epoch: int) -> None:
+    async def _prepare_retry(
+        self, exc: BinanceError, spec: EndpointSpec, epoch: int, attempt: int
+    ) -> None:
         """What must change before the next attempt: the clock, or the bucket's pace."""
         if isinstance(exc, ClockSkew):
             await self._resync(epoch)
         elif isinstance(exc, RateLimited):
-            wait = rate_limit_wait(exc, self.settings.retry)
+            wait = rate_limit_wait(exc, self.settings.retry, attempt)
             self.budget.block(None if isinstance(exc, IpBanned) else spec, wait)
 
     def _build(self, spec: EndpointSpec, pairs: Sequence[tuple[str, ParamValue]]) -> httpx.Request:

@@ -53,9 +53,14 @@ def is_retryable(exc: BaseException, method: str) -> bool:
     return isinstance(exc, TransportFailure) and exc.before_send
 
 
-def rate_limit_wait(exc: RateLimited, settings: RetrySettings) -> float:
-    """Seconds to wait after a 429/418: what the server asks, within the floor and the cap."""
+def rate_limit_wait(exc: RateLimited, settings: RetrySettings, attempt: int = 1) -> float:
+    """Seconds to wait after a 429/418: what the server asks, within the floor and the cap.
+
+    The floor doubles with each 429 in a row of one request: a Retry-After of 0 answered at
+    once can meet the same burst again and again, and spend every attempt in milliseconds.
+    """
     floor = settings.ban_floor_s if isinstance(exc, IpBanned) else settings.rate_limit_floor_s
+    floor *= 2.0 ** max(attempt - 1, 0)
     return min(max(exc.retry_after, floor), settings.retry_after_cap_s)
 
 
@@ -71,7 +76,7 @@ class wait_for_error(wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(exc, RateLimited):
-            return rate_limit_wait(exc, self.settings)
+            return rate_limit_wait(exc, self.settings, retry_state.attempt_number)
         if isinstance(exc, ClockSkew):
             return 0.0  # the clock was resynced before raising; retry at once
         return self.backoff(retry_state)

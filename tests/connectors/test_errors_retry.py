@@ -23,11 +23,13 @@ from connectors.errors import (
     BinanceError,
     MalformedResponse,
     NoMarginAccount,
+    RateLimited,
     ServerError,
     TransportFailure,
     UnknownSymbol,
     Unreachable,
 )
+from connectors.retry import RetrySettings, rate_limit_wait
 from tests.connectors.fake_binance import (
     FAST_RETRY,
     KEY,
@@ -388,3 +390,14 @@ def test_a_retry_tells_what_it_waits_for(monkeypatch: pytest.MonkeyPatch) -> Non
 
     asyncio.run(scenario())
     assert slept and told == [(f"a retry after ServerError on {ACCOUNT}", slept[0])]
+
+
+def test_a_429_repeated_on_one_request_waits_twice_as_long_each_time() -> None:
+    """A Retry-After of 0 answered at once could meet the same burst ten times in a few
+    milliseconds and spend every attempt: the floor doubles with each 429 in a row."""
+    settings = RetrySettings(rate_limit_floor_s=0.01, retry_after_cap_s=1.0)
+    burst = RateLimited("429", status=429, retry_after=0)
+    waits = [rate_limit_wait(burst, settings, attempt) for attempt in range(1, 10)]
+    assert waits[:4] == [0.01, 0.02, 0.04, 0.08]
+    assert waits[-1] == 1.0  # capped
+    assert rate_limit_wait(RateLimited("429", status=429, retry_after=5), settings, 1) == 1.0
