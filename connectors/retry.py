@@ -56,8 +56,9 @@ def is_retryable(exc: BaseException, method: str) -> bool:
 def rate_limit_wait(exc: RateLimited, settings: RetrySettings, attempt: int = 1) -> float:
     """Seconds to wait after a 429/418: what the server asks, within the floor and the cap.
 
-    The floor doubles with each 429 in a row of one request: a Retry-After of 0 answered at
-    once can meet the same burst again and again, and spend every attempt in milliseconds.
+    The floor doubles with each failed attempt of one request (`attempt` counts them all, not
+    only 429s; a 418's floor too): a Retry-After of 0 answered at once can meet the same burst
+    again and again, and spend every attempt in milliseconds.
     """
     floor = settings.ban_floor_s if isinstance(exc, IpBanned) else settings.rate_limit_floor_s
     floor *= 2.0 ** max(attempt - 1, 0)

@@ -602,7 +602,7 @@ def _days_over(after_ms: int, end_ms: int, count: int) -> list[Window]:
 def _expected_probed_walk(days: Sequence[Window], density: Density | None, limit: int) -> Cost:
     """The day probes and walk a short range takes, from a density (none: a floor)."""
     if not days:
-        return Cost(0, 0.0)
+        return Cost(0, 0)
     if density is None:
         return Cost(1, min(2, len(days)), "floor")
     rate = density.rows / density.span_ms if density.span_ms else 0.0

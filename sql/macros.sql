@@ -58,12 +58,22 @@ create or replace macro subset_sums(amounts) as (
     )
 );
 
+-- Whether some of `amounts` add up to `difference` exactly; null past 12 amounts (4096 sums),
+-- where the sums are not enumerated.
+create or replace macro is_subset_sum(difference, amounts) as (
+    case
+        when coalesce(len(amounts), 0) = 0 then false
+        when len(amounts) <= 12 then list_contains(subset_sums(amounts), difference)
+    end
+);
+
 create or replace macro is_excused(difference, amounts) as (
     case
         when difference = 0 then true
-        when coalesce(len(amounts), 0) = 0 then false
-        when len(amounts) <= 12 then list_contains(subset_sums(amounts), difference)
-        else abs(difference) <= list_sum(list_transform(amounts, lambda a: abs(a)))  -- noqa: PRS
+        else coalesce(
+            is_subset_sum(difference, amounts),
+            abs(difference) <= list_sum(list_transform(amounts, lambda a: abs(a)))  -- noqa: PRS
+        )
     end
 );
 
@@ -77,8 +87,7 @@ create or replace macro stamp_tolerance() as (
 -- snapshot then agrees with the ledger at an instant within its stamp's tolerance. Exact
 -- subset sums only, over at most 12 lines: a busier neighbourhood proves nothing.
 create or replace macro is_stamp_shift(difference, shifts) as (
-    coalesce(len(shifts), 0) between 1 and 12
-    and list_contains(subset_sums(shifts), difference)
+    coalesce(is_subset_sum(difference, shifts), false)
 );
 
 -- A reconciliation row's status: `unverified` where the history it needs was not read
@@ -92,7 +101,7 @@ create or replace macro recon_status(
     case
         when not coalesce(is_checkable, false) then 'unverified'
         when difference = 0 then 'matched'
-        when coalesce(is_stamp_shift(difference, stamp_shifts), false) then 'matched'
+        when is_stamp_shift(difference, stamp_shifts) then 'matched'
         when is_excused(difference, pending_amounts) then 'provisional'
         when coalesce(is_within_late_window, false) then 'provisional'
         else 'break'
