@@ -43,7 +43,7 @@ from connectors.errors import (
     error_for_code,
     error_for_response,
 )
-from connectors.retry import RetrySettings, Sleep, rate_limit_wait, retrying
+from connectors.retry import RetrySettings, Sleep, retrying
 from connectors.specs import (
     SPECS,
     ApiGeneration,
@@ -393,7 +393,12 @@ class BinanceClient:
         `RetryableError` when the attempts or the deadline run out.
         """
         pairs = [*spec.fixed_params, *(params.items() if isinstance(params, Mapping) else params)]
-        controller = retrying(self.settings.retry, spec.method, self._sleep)
+        controller = retrying(
+            self.settings.retry,
+            spec.method,
+            self._sleep,
+            on_limited=lambda exc, wait: self._pause_bucket(exc, spec, wait),
+        )
         blocked = 0  # firewall answers so far: a few pass, a lasting block is fatal
         async for attempt in controller:
             with attempt:
@@ -413,7 +418,8 @@ class BinanceClient:
                             raise AccessBlocked(
                                 exc.detail, status=exc.status, where=where
                             ) from None
-                    await self._prepare_retry(exc, spec, epoch, number)
+                    if isinstance(exc, ClockSkew):
+                        await self._resync(epoch)
                     raise
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
@@ -421,15 +427,9 @@ class BinanceClient:
         self.stats.errors[type(exc).__name__] += 1
         log.info("%s %s attempt %d failed: %s", spec.method, spec.path, attempt, exc)
 
-    async def _prepare_retry(
-        self, exc: BinanceError, spec: EndpointSpec, epoch: int, attempt: int
-    ) -> None:
-        """What must change before the next attempt: the clock, or the bucket's pace."""
-        if isinstance(exc, ClockSkew):
-            await self._resync(epoch)
-        elif isinstance(exc, RateLimited):
-            wait = rate_limit_wait(exc, self.settings.retry, attempt)
-            self.budget.block(None if isinstance(exc, IpBanned) else spec, wait)
+    def _pause_bucket(self, exc: RateLimited, spec: EndpointSpec, seconds: float) -> None:
+        """A limit answer pauses every request of its bucket (of all of them after a 418)."""
+        self.budget.block(None if isinstance(exc, IpBanned) else spec, seconds)
 
     def _build(self, spec: EndpointSpec, pairs: Sequence[tuple[str, ParamValue]]) -> httpx.Request:
         headers = {}

@@ -25,6 +25,7 @@ from tenacity.wait import wait_base
 from connectors.errors import ClockSkew, IpBanned, RateLimited, RetryableError, TransportFailure
 
 Sleep = Callable[[float], Awaitable[None]]
+OnLimited = Callable[[RateLimited, float], None]
 
 
 @dataclass(frozen=True)
@@ -53,42 +54,66 @@ def is_retryable(exc: BaseException, method: str) -> bool:
     return isinstance(exc, TransportFailure) and exc.before_send
 
 
-def rate_limit_wait(exc: RateLimited, settings: RetrySettings, attempt: int = 1) -> float:
+def rate_limit_wait(exc: RateLimited, settings: RetrySettings, in_a_row: int = 1) -> float:
     """Seconds to wait after a 429/418: what the server asks, within the floor and the cap.
 
-    The floor doubles with each failed attempt of one request (`attempt` counts them all, not
-    only 429s; a 418's floor too): a Retry-After of 0 answered at once can meet the same burst
-    again and again, and spend every attempt in milliseconds.
+    The floor doubles with each limit answer in a row of one request (`in_a_row` counts 429s
+    and 418s since its last other failure): a Retry-After of 0 answered at once can meet the
+    same burst again and again, and spend every attempt in milliseconds. Other failures before
+    it do not lengthen it.
     """
     floor = settings.ban_floor_s if isinstance(exc, IpBanned) else settings.rate_limit_floor_s
-    floor *= 2.0 ** max(attempt - 1, 0)
+    floor *= 2.0 ** max(in_a_row - 1, 0)
     return min(max(exc.retry_after, floor), settings.retry_after_cap_s)
 
 
 class wait_for_error(wait_base):
-    """Wait what the error asks for: Retry-After for limits, jittered backoff otherwise."""
+    """Wait what the error asks for: Retry-After for limits, jittered backoff otherwise.
+
+    One instance per logical request (tenacity asks it once per failed attempt): it counts the
+    limit answers in a row that `rate_limit_wait` doubles its floor by.
+    """
 
     def __init__(self, settings: RetrySettings) -> None:
         self.settings = settings
         self.backoff = wait_random_exponential(
             multiplier=settings.backoff_base_s, max=settings.backoff_max_s
         )
+        self.limited_in_a_row = 0
 
     def __call__(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(exc, RateLimited):
-            return rate_limit_wait(exc, self.settings, retry_state.attempt_number)
+            self.limited_in_a_row += 1
+            return rate_limit_wait(exc, self.settings, self.limited_in_a_row)
+        self.limited_in_a_row = 0
         if isinstance(exc, ClockSkew):
             return 0.0  # the clock was resynced before raising; retry at once
         return self.backoff(retry_state)
 
 
-def retrying(settings: RetrySettings, method: str, sleep: Sleep = asyncio.sleep) -> AsyncRetrying:
-    """A fresh tenacity controller for one logical request."""
+def retrying(
+    settings: RetrySettings,
+    method: str,
+    sleep: Sleep = asyncio.sleep,
+    on_limited: OnLimited | None = None,
+) -> AsyncRetrying:
+    """A fresh tenacity controller for one logical request.
+
+    `on_limited(exc, seconds)` hears each 429/418 with the wait chosen for it, before the wait
+    (the client pauses the error's whole bucket that long).
+    """
+
+    def before_sleep(retry_state: RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if on_limited is not None and isinstance(exc, RateLimited):
+            on_limited(exc, retry_state.upcoming_sleep)
+
     return AsyncRetrying(
         retry=retry_if_exception(lambda exc: is_retryable(exc, method)),
         wait=wait_for_error(settings),
         stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.deadline_s),
         sleep=sleep,
+        before_sleep=before_sleep,
         reraise=True,
     )

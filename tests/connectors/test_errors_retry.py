@@ -29,7 +29,7 @@ from connectors.errors import (
     UnknownSymbol,
     Unreachable,
 )
-from connectors.retry import RetrySettings, rate_limit_wait
+from connectors.retry import RetrySettings, rate_limit_wait, retrying
 from tests.connectors.fake_binance import (
     FAST_RETRY,
     KEY,
@@ -397,7 +397,35 @@ def test_a_429_repeated_on_one_request_waits_twice_as_long_each_time() -> None:
     milliseconds and spend every attempt: the floor doubles with each 429 in a row."""
     settings = RetrySettings(rate_limit_floor_s=0.01, retry_after_cap_s=1.0)
     burst = RateLimited("429", status=429, retry_after=0)
-    waits = [rate_limit_wait(burst, settings, attempt) for attempt in range(1, 10)]
+    waits = [rate_limit_wait(burst, settings, in_a_row) for in_a_row in range(1, 10)]
     assert waits[:4] == [0.01, 0.02, 0.04, 0.08]
     assert waits[-1] == 1.0  # capped
     assert rate_limit_wait(RateLimited("429", status=429, retry_after=5), settings, 1) == 1.0
+
+
+def test_only_429s_in_a_row_lengthen_the_wait_and_the_bucket_pauses_as_long() -> None:
+    """Server errors before a 429 do not double its floor (six of them would make a
+    production 429 wait 64 s); another failure between 429s starts the count again. The
+    bucket is paused for exactly the wait the retry sleeps."""
+    failures: list[BinanceError] = [ServerError("503", status=503)] * 3
+    burst = RateLimited("429", status=429, retry_after=0)
+    failures += [burst, burst, burst, ServerError("503", status=503), burst]
+    settings = RetrySettings(rate_limit_floor_s=1.0, backoff_base_s=0.0, backoff_max_s=0.0)
+    slept: list[float] = []
+    paused: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def scenario() -> None:
+        controller = retrying(
+            settings, "GET", record, on_limited=lambda exc, wait: paused.append(wait)
+        )
+        async for attempt in controller:
+            with attempt:
+                if len(slept) < len(failures):
+                    raise failures[len(slept)]
+
+    asyncio.run(scenario())
+    assert slept == [0.0, 0.0, 0.0, 1.0, 2.0, 4.0, 0.0, 1.0]
+    assert paused == [1.0, 2.0, 4.0, 1.0]
