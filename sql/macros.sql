@@ -83,11 +83,20 @@ create or replace macro stamp_tolerance() as (
     to_milliseconds(10000)
 );
 
--- Whether a few of the lines near a live snapshot add up to `difference` exactly: the
--- snapshot then agrees with the ledger at an instant within its stamp's tolerance. Exact
--- subset sums only, over at most 12 lines: a busier neighbourhood proves nothing.
+-- Whether a live snapshot's stamp explains `difference`: the snapshot agrees with the ledger
+-- at an instant within its stamp's tolerance (one of `shifts`, int_snapshot_stamps).
 create or replace macro is_stamp_shift(difference, shifts) as (
-    coalesce(is_subset_sum(difference, shifts), false)
+    coalesce(list_contains(shifts, difference), false)
+);
+
+-- The shifts an interval's two live ends allow together: one instant for each snapshot (a
+-- null side is a snapshot that is not live, its time exact).
+create or replace macro both_ends_shifts(end_shifts, start_shifts) as (
+    case
+        when end_shifts is null then start_shifts
+        when start_shifts is null then end_shifts
+        else list_distinct(flatten(list_transform(end_shifts, lambda e: list_transform(start_shifts, lambda s: e + s))))  -- noqa: PRS, LT05
+    end
 );
 
 -- A reconciliation row's status: `unverified` where the history it needs was not read

@@ -6,7 +6,7 @@
 -- the span the figure's streams were read completely (else `unverified`, with the reason).
 -- One that ends past what was read (`<figure>_is_incomplete`: a live snapshot taken a few
 -- milliseconds after the reads ended) is checked, but like one in the late window. Per figure,
--- the effects of the lines near a live snapshot at either end (`<figure>_stamp_shifts`,
+-- the differences a live snapshot's stamp at either end can explain (`<figure>_stamp_shifts`,
 -- int_snapshot_stamps, signed for this interval). The one input of recon_principal,
 -- recon_interest and recon_balances.
 with intervals as (
@@ -142,9 +142,9 @@ final as (
             > horizon.newest_fetched_at - to_hours(settings.late_window_hours),
             false
         ) as is_within_late_window,
-        list_concat(ends.principal_shifts, starts.principal_shifts) as principal_stamp_shifts,
-        list_concat(ends.interest_shifts, starts.interest_shifts) as interest_stamp_shifts,
-        list_concat(ends.balance_shifts, starts.balance_shifts) as balance_stamp_shifts
+        both_ends_shifts(ends.principal_shifts, starts.principal_shifts) as principal_stamp_shifts,
+        both_ends_shifts(ends.interest_shifts, starts.interest_shifts) as interest_stamp_shifts,
+        both_ends_shifts(ends.balance_shifts, starts.balance_shifts) as balance_stamp_shifts
     from intervals
     left join terms
         on intervals.account = terms.account

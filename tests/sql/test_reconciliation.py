@@ -265,6 +265,40 @@ def test_a_live_snapshot_stamped_seconds_late_matches_within_its_tolerance(
         assert only_cause(lake)[0] == "snapshot"
 
 
+@pytest.mark.parametrize(("seen", "breaks"), [((), 0), ((8,), 2)])
+def test_a_live_snapshot_taken_seconds_before_its_stamp_on_a_busy_account_matches(
+    handmade: LakeFactory, seen: tuple[int, ...], breaks: int
+) -> None:
+    """Twenty transfers in the 5 s before S2's stamp (k x 0.01 USDT for the k-th), as a busy
+    account makes while its clock estimate runs ahead. A snapshot taken before all of them
+    is the account at one instant within its tolerance: matched, however many lines that
+    takes. One that saw the 8th but none around it is at no instant: the snapshot breaks."""
+    amounts = {k: D(k) / 100 for k in range(1, 21)}
+
+    def busy_seconds(history: History) -> None:
+        for k, amount in amounts.items():
+            when = S2 - timedelta(milliseconds=250 * (21 - k))
+            history["transfers"].append(_transfer(100 + k, "USDT", str(amount), "ROLL_IN", when))
+
+    missed = sum(amount for k, amount in amounts.items() if k not in seen)
+
+    def missed_by_the_snapshot(rows: list[Row]) -> None:
+        for row in rows:
+            if row["asset"] == "USDT" and row["snapshotTime"] == S2:
+                row["free"] -= missed
+                row["netAsset"] -= missed
+
+    lake = handmade(truth_plant=busy_seconds, plant_snapshots=missed_by_the_snapshot)
+    found = recon_breaks(reconcile(lake.data_dir))
+    assert len(found) == breaks
+    if breaks:
+        assert found == {
+            ("balance", "USDT", NAIVE_S2, -missed),
+            ("balance", "USDT", NAIVE_S3, missed),
+        }
+        assert only_cause(lake)[0] == "snapshot"
+
+
 def drop_transfer(tx_id: int) -> object:
     def plant(history: History) -> None:
         history["transfers"] = [r for r in history["transfers"] if r["txId"] != tx_id]
