@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.chaos_child import FAST_RETRY
 from bench.kill_runs import (
     DEFAULT_SEQUENCE,
     Event,
@@ -47,11 +48,7 @@ def account_for(sim: RunningSimulator, secret: str = DEFAULT_API_SECRET) -> Acco
 
 def fast_settings() -> ClientSettings:
     """Retries that wait milliseconds, so fault profiles cost no real time."""
-    return ClientSettings(
-        retry=RetrySettings(
-            backoff_base_s=0.001, backoff_max_s=0.01, rate_limit_floor_s=0.01, waf_attempts=8
-        )
-    )
+    return ClientSettings(retry=FAST_RETRY)
 
 
 def export(sim: RunningSimulator, data_dir: Path, **options: Any) -> ExportSummary:
