@@ -104,7 +104,7 @@ def _btc_interest() -> list[Row]:
     return [dict(r) for r in rows]
 
 
-def _transfer(tx_id: int, asset: str, amount: str, kind: str, when: datetime) -> Row:
+def transfer_row(tx_id: int, asset: str, amount: str, kind: str, when: datetime) -> Row:
     return {
         "txId": tx_id,
         "asset": asset,
@@ -165,10 +165,10 @@ def base_history() -> History:
     open_order["updateTime"] = at(10)
     return {
         "transfers": [
-            _transfer(1, "USDT", "1000", "ROLL_IN", at(0)),
-            _transfer(2, "BTC", "0.1", "ROLL_IN", at(1)),
-            _transfer(3, "USDT", "50", "ROLL_OUT", at(7, 30)),
-            _transfer(4, "USDT", "5", "ROLL_IN", at(12)),
+            transfer_row(1, "USDT", "1000", "ROLL_IN", at(0)),
+            transfer_row(2, "BTC", "0.1", "ROLL_IN", at(1)),
+            transfer_row(3, "USDT", "50", "ROLL_OUT", at(7, 30)),
+            transfer_row(4, "USDT", "5", "ROLL_IN", at(12)),
         ],
         "loans": [
             {
@@ -236,7 +236,7 @@ def rate_rows(rates: dict[str, Decimal]) -> list[Row]:
 
 
 def other_account_history() -> History:
-    return {"transfers": [_transfer(1, "USDT", "10", "ROLL_IN", at(0))]}
+    return {"transfers": [transfer_row(1, "USDT", "10", "ROLL_IN", at(0))]}
 
 
 @dataclass

@@ -19,10 +19,10 @@ from tests.sql.handmade import (
     Fetch,
     History,
     Row,
-    _transfer,
     at,
     base_history,
     snapshot_rows,
+    transfer_row,
     write_fetch,
 )
 
@@ -246,7 +246,7 @@ def test_a_live_snapshot_stamped_seconds_late_matches_within_its_tolerance(
     moved = S2 - timedelta(seconds=seconds_before)
 
     def late_transfer(history: History) -> None:
-        history["transfers"].append(_transfer(5, "USDT", "7", "ROLL_IN", moved))
+        history["transfers"].append(transfer_row(5, "USDT", "7", "ROLL_IN", moved))
 
     def missed_by_the_snapshot(rows: list[Row]) -> None:
         for row in rows:
@@ -278,7 +278,7 @@ def test_a_live_snapshot_taken_seconds_before_its_stamp_on_a_busy_account_matche
     def busy_seconds(history: History) -> None:
         for k, amount in amounts.items():
             when = S2 - timedelta(milliseconds=250 * (21 - k))
-            history["transfers"].append(_transfer(100 + k, "USDT", str(amount), "ROLL_IN", when))
+            history["transfers"].append(transfer_row(100 + k, "USDT", str(amount), "ROLL_IN", when))
 
     missed = sum(amount for k, amount in amounts.items() if k not in seen)
 
