@@ -37,12 +37,27 @@ import pyarrow as pa
 from connectors import SPECS
 from models import STREAMS, StreamSchema
 from sql.data_tests import (
+    SAMPLE_ROWS,
     DataTest,
     DataTestDeclarationError,
     DataTestResult,
     declared_tests,
     run_data_tests,
     singular_tests,
+)
+from sql.increments import (
+    ALL_ACCOUNTS,
+    Failure,
+    Inputs,
+    account_inputs,
+    account_of,
+    failures_by_account,
+    fingerprint,
+    kept_inputs,
+    kept_results,
+    record,
+    same_tables,
+    swap_in,
 )
 from storage import (
     DataDir,
@@ -54,6 +69,7 @@ from storage import (
     read_ledger,
     untrusted_files,
 )
+from storage.coverage import LedgerRow
 
 SQL_DIR = Path(__file__).resolve().parent
 MACROS_FILE = SQL_DIR / "macros.sql"
@@ -75,6 +91,8 @@ _READ_RELATION = re.compile(r'\b(?:from|join)\s+"?(\w+)"?(?:\s*\(\s*"?(\w+))?', 
 DEFAULT_LATE_WINDOW_HOURS = 24
 DEFAULT_PENDING_MAX_AGE_HOURS = 72
 _MS_PER_DAY = 86_400_000
+# the coverage ledger's windows and runs, as storage.read_ledger gives them
+Ledger = tuple[list[LedgerRow], list[LedgerRow]]
 
 _DUCKDB_TYPES: tuple[tuple[Callable[[pa.DataType], bool], str], ...] = (
     (pa.types.is_int64, "BIGINT"),
@@ -101,6 +119,9 @@ class Model:
     sql: str
     depends_on: frozenset[str]
     tests: tuple[DataTest, ...]
+    # "account": each row is one account's, built from that account's rows alone; ALL_ACCOUNTS:
+    # built from every account's rows (sql/increments.py)
+    scope: str = "account"
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,8 @@ class BuildResult:
     models: tuple[str, ...]
     tests: tuple[DataTestResult, ...]
     seconds: float
+    # the accounts rebuilt into the warehouse kept from the last build; None: built whole
+    rebuilt: tuple[str, ...] | None = None
 
     @property
     def failures(self) -> tuple[DataTestResult, ...]:
@@ -168,6 +191,15 @@ def _materialization(sql: str, layer: str) -> str:
     return declared.group(1) if declared else LAYERS[layer]
 
 
+def _scope(sql: str) -> str:
+    declared = re.search(r"^--\s*scope:\s*(.+?)\s*$", sql, flags=re.MULTILINE)
+    if declared is None:
+        return "account"
+    if declared.group(1) != ALL_ACCOUNTS:
+        raise DataTestDeclarationError(f"unknown `-- scope: {declared.group(1)}`")
+    return ALL_ACCOUNTS
+
+
 def _read_models(sql_dir: Path) -> dict[str, Model]:
     files = {
         p.stem: (layer, p) for layer in LAYERS for p in sorted((sql_dir / layer).glob("*.sql"))
@@ -180,7 +212,15 @@ def _read_models(sql_dir: Path) -> dict[str, Model]:
         sql = path.read_text().strip().rstrip(";")
         depends_on = read_relations(sql) & files.keys() - {name}
         tests = declared_tests(name, sql) + tuple(t for t in singular if t.model == name)
-        models[name] = Model(name, path, _materialization(sql, layer), sql, depends_on, tests)
+        models[name] = Model(
+            name, path, _materialization(sql, layer), sql, depends_on, tests, _scope(sql)
+        )
+    for model in models.values():
+        narrower = {d for d in model.depends_on if models[d].scope != model.scope}
+        if model.scope == ALL_ACCOUNTS and narrower:
+            raise DataTestDeclarationError(
+                f"{model.name} is built from all accounts but reads {sorted(narrower)}"
+            )
     return models
 
 
@@ -228,8 +268,11 @@ def _empty_relation(stream: StreamSchema) -> str:
     return "select " + ", ".join(columns) + " where false"
 
 
-def source_sql(stream: StreamSchema, lake: Path | Storage) -> str:
-    """The `src_<stream>` view: every raw row of the stream in the lake, every version.
+def source_sql(
+    stream: StreamSchema, lake: Path | Storage, accounts: frozenset[str] | None = None
+) -> str:
+    """The `src_<stream>` view: every raw row of the stream in the lake, every version (of
+    the `accounts` only, when given).
 
     With no files yet the view is the empty typed relation, so every model still builds;
     otherwise the Parquet files are read in place and unioned by name with that relation, so
@@ -238,16 +281,24 @@ def source_sql(stream: StreamSchema, lake: Path | Storage) -> str:
     """
     store = lake if isinstance(lake, Storage) else LocalStorage(lake)
     files = store.list_files(stream.name, ".parquet")
+    if accounts is not None:
+        files = [key for key in files if account_of(key) in accounts]
     if not files:
         return _empty_relation(stream)
     keys = {part.split("=", 1)[0] for part in files[0].split("/")[1:] if "=" in part}
     hive_types = ", ".join(f"'{k}': VARCHAR" for k in HIVE_KEYS if k in keys)
     # a local lake (always DATA_DIR/lake) by a path relative to DATA_DIR, which every
     # connection sets as its file_search_path: the data dir can be moved or copied
-    glob = f"{stream.name}/**/*.parquet"
-    pattern = _literal(f"{LAKE_DIR}/{glob}" if store.is_local else store.uri(glob))
+    if accounts is None:
+        globs = [f"{stream.name}/**/*.parquet"]
+    else:
+        folders = {f"{stream.name}/account={account_of(key)}" for key in files}
+        globs = [f"{folder}/**/*.parquet" for folder in sorted(folders)]
+    patterns = ", ".join(
+        _literal(f"{LAKE_DIR}/{glob}" if store.is_local else store.uri(glob)) for glob in globs
+    )
     return (
-        f"select * from read_parquet({pattern}, hive_partitioning = true, "
+        f"select * from read_parquet([{patterns}], hive_partitioning = true, "
         f"union_by_name = true, hive_types = {{{hive_types}}}, hive_types_autocast = false)\n"
         f"union all by name\n{_empty_relation(stream)}"
     )
@@ -320,10 +371,14 @@ RUN_COLUMNS = (
 )
 
 
-def _load_coverage(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
-    """`src_coverage`, `src_export_runs` and `src_stream_retention` (times in ms made naive UTC
-    timestamps, as the staging models' are)."""
-    windows, runs = read_ledger(data_dir)
+def _load_coverage(
+    con: duckdb.DuckDBPyConnection, ledger: Ledger, accounts: frozenset[str] | None
+) -> None:
+    """`src_coverage`, `src_export_runs` (of the `accounts` only, when given) and
+    `src_stream_retention` (times in ms made naive UTC timestamps, as the staging models' are)."""
+    windows, runs = (
+        [row for row in rows if accounts is None or row[0] in accounts] for rows in ledger
+    )
     con.execute(f"create or replace table src_coverage ({COVERAGE_COLUMNS})")
     con.execute(f"create or replace table src_export_runs ({RUN_COLUMNS})")
     as_time = "make_timestamp(cast(? as bigint) * 1000)"
@@ -347,23 +402,38 @@ def _load_coverage(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     con.executemany("insert into src_stream_retention values (?, ?)", retention)
 
 
-def _build_into(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, lake: Path | Storage, settings: Settings
-) -> list[Model]:
-    store = lake if isinstance(lake, Storage) else LocalStorage(lake)
-    _refuse_untrusted(store)
-    store.register_with(con)
+def _create_sources(
+    con: duckdb.DuckDBPyConnection, store: Storage, accounts: frozenset[str] | None
+) -> None:
     # a view over an object store would need its file system registered by every reader
     sources = "view" if store.is_local else "table"
     for stream in STREAMS.values():
-        _create(con, f"src_{stream.name}", sources, source_sql(stream, store))
-    _load_coverage(con, data_dir)
+        _create(con, f"src_{stream.name}", sources, source_sql(stream, store, accounts))
+
+
+def _build_into(
+    con: duckdb.DuckDBPyConnection,
+    store: Storage,
+    settings: Settings,
+    ledger: Ledger,
+    models: list[Model],
+    accounts: frozenset[str] | None = None,
+) -> None:
+    """Every model, of every account, or of the `accounts` only (the all-accounts models are
+    built first, from every account's rows)."""
+    store.register_with(con)
+    _create_sources(con, store, None)
     _create(con, "recon_settings", "table", settings.sql())
     con.execute(MACROS_FILE.read_text())
-    models = load_models()
+    if accounts is not None:
+        for model in models:
+            if model.scope == ALL_ACCOUNTS:
+                _create(con, model.name, model.materialized, model.sql)
+        _create_sources(con, store, accounts)
+    _load_coverage(con, ledger, accounts)
     for model in models:
-        _create(con, model.name, model.materialized, model.sql)
-    return models
+        if accounts is None or model.scope != ALL_ACCOUNTS:
+            _create(con, model.name, model.materialized, model.sql)
 
 
 def build(
@@ -372,8 +442,9 @@ def build(
     *,
     pending_max_age_hours: int = DEFAULT_PENDING_MAX_AGE_HOURS,
     lake_url: str | None = None,
+    full: bool = False,
 ) -> BuildResult:
-    """(Re)build DATA_DIR/warehouse.duckdb from DATA_DIR's lake, then run the data tests.
+    """Build DATA_DIR/warehouse.duckdb from DATA_DIR's lake, then run the data tests.
 
     The lake is DATA_DIR/lake unless `lake_url`, `$MARGIN_ETL_LAKE_URL` or DATA_DIR's record
     puts it on an object store (storage/backends.py). The coverage ledger is read from DATA_DIR.
@@ -381,9 +452,12 @@ def build(
     fetch is provisional (rows may still arrive); `pending_max_age_hours`: how long a PENDING
     row excuses its own amount before it is a break.
 
-    Built into a temporary file renamed over the old warehouse at the end, so a failed build
-    (BuildError) leaves the previous warehouse in place. Failed data tests do not stop the
-    build: they are in the result (`failures`, each with a message naming model, rule, rows).
+    A warehouse built from the same model files and settings is built on: only the accounts
+    whose lake files or coverage changed since are rebuilt (sql/increments.py), and nothing is
+    written when none did. Otherwise, or with `full`, the whole warehouse is built into a
+    temporary file renamed over the old one. Either way a failed build (BuildError) leaves
+    the previous warehouse whole. Failed data tests do not stop the build: they are in the
+    result (`failures`, each with a message naming model, rule, rows).
     """
     settings = Settings(late_window_hours, pending_max_age_hours)
     settings.check()
@@ -392,32 +466,177 @@ def build(
     ensure_dir(data_dir)
     lake = DataDir(data_dir, lake_url=lake_url).lake()
     lake.check()
+    _refuse_untrusted(lake)
+    ledger = read_ledger(data_dir)
+    models = load_models()
+    inputs = _inputs(data_dir, lake, settings, ledger)
     target = data_dir / WAREHOUSE_NAME
+    kept = None if full else kept_inputs(target)
+    rebuilt: tuple[str, ...] | None = None
+    results = None
+    if kept is not None and kept.fingerprint == inputs.fingerprint:
+        changed = inputs.changed_since(kept)
+        results = _rebuild_accounts(data_dir, lake, settings, ledger, models, inputs, changed)
+        rebuilt = tuple(sorted(changed))
+    if results is None:
+        results = _build_whole(data_dir, lake, settings, ledger, models, inputs)
+        rebuilt = None
+    return BuildResult(
+        target, tuple(m.name for m in models), results, time.perf_counter() - started, rebuilt
+    )
+
+
+def _inputs(data_dir: Path, lake: Storage, settings: Settings, ledger: Ledger) -> Inputs:
+    own_chart = data_dir / CHART_FILE
+    chart = own_chart if own_chart.is_file() else SQL_DIR / CHART_FILE
+    files = [file for stream in STREAMS for file in lake.list_versions(stream, ".parquet")]
+    return Inputs(
+        fingerprint([settings.sql(), chart.read_text(), lake.uri()]),
+        account_inputs(files, [*ledger[0], *ledger[1]]),
+    )
+
+
+def _open_build(path: Path, data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A connection to a warehouse file being built, set up as every build is."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("set enable_progress_bar = false")
+        _bound_resources(con, data_dir)
+        _search_data_dir(con, data_dir)
+        _load_chart(con, data_dir)
+        # an as-of join whose left side is estimated small (a CTE) would run as a loop
+        # join over every pair: minutes on a large lake
+        con.execute("set asof_loop_join_threshold = 0")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _build_whole(
+    data_dir: Path,
+    lake: Storage,
+    settings: Settings,
+    ledger: Ledger,
+    models: list[Model],
+    inputs: Inputs,
+) -> tuple[DataTestResult, ...]:
+    """Every account, into a temporary file renamed over the warehouse when it is whole."""
     temp = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.tmp"
     try:
-        con = duckdb.connect(str(temp))
+        con = _open_build(temp, data_dir)
         try:
-            con.execute("set enable_progress_bar = false")
-            _bound_resources(con, data_dir)
-            _search_data_dir(con, data_dir)
-            _load_chart(con, data_dir)
-            # an as-of join whose left side is estimated small (a CTE) would run as a loop
-            # join over every pair: minutes on a large lake
-            con.execute("set asof_loop_join_threshold = 0")
-            models = _build_into(con, data_dir, lake, settings)
+            _build_into(con, lake, settings, ledger, models)
             results = run_data_tests(con, data_tests(models))
+            failures = failures_by_account(con, results, SAMPLE_ROWS)
+            record(con, inputs, failures, _all_accounts(models))
             _record_data_tests(con, results)
             con.execute("checkpoint")
         finally:
             con.close()
         make_private(temp)
-        os.replace(temp, target)
+        os.replace(temp, data_dir / WAREHOUSE_NAME)
     finally:
-        temp.unlink(missing_ok=True)
-        Path(f"{temp}.wal").unlink(missing_ok=True)
-    return BuildResult(
-        target, tuple(m.name for m in models), results, time.perf_counter() - started
-    )
+        _remove_database(temp)
+    return results
+
+
+def _rebuild_accounts(
+    data_dir: Path,
+    lake: Storage,
+    settings: Settings,
+    ledger: Ledger,
+    models: list[Model],
+    inputs: Inputs,
+    accounts: frozenset[str],
+) -> tuple[DataTestResult, ...] | None:
+    """Rebuild the accounts alone and swap their rows into the warehouse (nothing is written
+    when there are none). None when that cannot stand for a whole build: an all-accounts
+    model changed, a failed test names no account, or a reader holds the warehouse open."""
+    target = data_dir / WAREHOUSE_NAME
+    if not accounts:
+        with connect(data_dir) as con:
+            return kept_results(con, data_tests(models), SAMPLE_ROWS)
+    piece = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.accounts.tmp"
+    try:
+        con = _open_build(piece, data_dir)
+        try:
+            _build_into(con, lake, settings, ledger, models, accounts)
+            failures = failures_by_account(
+                con, run_data_tests(con, data_tests(models)), SAMPLE_ROWS
+            )
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        if any(f.account is None and f.test.model not in _all_accounts(models) for f in failures):
+            return None
+        try:
+            con = duckdb.connect(str(target))
+        except duckdb.IOException:
+            return None  # a reader has it open: the whole build's rename does not disturb it
+        try:
+            return _swap_accounts(con, piece, models, inputs, accounts, failures)
+        finally:
+            con.close()
+    finally:
+        _remove_database(piece)
+
+
+def _swap_accounts(
+    con: duckdb.DuckDBPyConnection,
+    piece: Path,
+    models: list[Model],
+    inputs: Inputs,
+    accounts: frozenset[str],
+    failures: list[Failure],
+) -> tuple[DataTestResult, ...] | None:
+    """In one transaction, the accounts' rows of the warehouse become those built in `piece`."""
+    all_accounts = _all_accounts(models)
+    con.execute(f"attach {_literal(str(piece))} as rebuilt (read_only)")
+    try:
+        tables = {m.name for m in models if m.materialized == "table"}
+        if not all(same_tables(con, f"rebuilt.{m}", m) for m in all_accounts & tables):
+            return None
+        con.execute("begin transaction")
+        try:
+            swap_in(con, "rebuilt", accounts, _built_whole(models))
+            record(con, inputs, failures, all_accounts, accounts)
+            results = kept_results(con, data_tests(models), SAMPLE_ROWS)
+            _record_data_tests(con, results)
+            con.execute("commit")
+        except BaseException as exc:
+            con.execute("rollback")
+            if isinstance(exc, duckdb.Error | ValueError):
+                raise BuildError(f"rebuilding {', '.join(sorted(accounts))}: {exc}") from exc
+            raise
+    finally:
+        con.execute("detach rebuilt")
+    con.execute("checkpoint")
+    return results
+
+
+def _all_accounts(models: list[Model]) -> frozenset[str]:
+    return frozenset(m.name for m in models if m.scope == ALL_ACCOUNTS)
+
+
+# tables the runner makes that hold no lake row: a rebuild of some accounts replaces them whole
+_STATIC_TABLES = frozenset({"chart_of_accounts", "recon_settings", "src_stream_retention"})
+
+
+def _built_whole(models: list[Model]) -> frozenset[str]:
+    """The tables a rebuild of some accounts may replace whole: those reading no account's
+    rows, and the all-accounts models (built from every account's)."""
+    reads_lake: set[str] = set()
+    for model in models:  # in build order: a model's inputs come before it
+        reads = read_relations(model.sql)
+        if reads & reads_lake or any(r.startswith("src_") for r in reads - _STATIC_TABLES):
+            reads_lake.add(model.name)
+    return _STATIC_TABLES | _all_accounts(models) | {m.name for m in models} - reads_lake
+
+
+def _remove_database(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    Path(f"{path}.wal").unlink(missing_ok=True)
 
 
 def _record_data_tests(con: duckdb.DuckDBPyConnection, results: tuple[DataTestResult, ...]) -> None:

@@ -34,6 +34,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -248,6 +249,11 @@ class Storage(ABC):
         """Keys of the files under the folder ``prefix`` ending in ``suffix``, in path order."""
 
     @abstractmethod
+    def list_versions(self, prefix: str = "", suffix: str = "") -> list[FileVersion]:
+        """``list_files``, each key with its size and modification time: a file written
+        again under its key is a new version."""
+
+    @abstractmethod
     def open_input(self, key: str) -> pa.NativeFile:
         """A random-access reader of ``key``."""
 
@@ -265,6 +271,13 @@ class Storage(ABC):
     @abstractmethod
     def register_with(self, connection: Any) -> None:
         """Let a DuckDB connection read ``uri(...)`` locations of this storage."""
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    key: str
+    size: int
+    mtime_ns: int
 
 
 def _path_order(keys: list[str]) -> list[str]:
@@ -307,6 +320,13 @@ class LocalStorage(Storage):
             return []
         found = [p for p in folder.rglob(f"*{suffix}") if p.is_file()]
         return _path_order([p.relative_to(self.root).as_posix() for p in found])
+
+    def list_versions(self, prefix: str = "", suffix: str = "") -> list[FileVersion]:
+        versions = []
+        for key in self.list_files(prefix, suffix):
+            stat = (self.root / key).stat()
+            versions.append(FileVersion(key, stat.st_size, stat.st_mtime_ns))
+        return versions
 
     def open_input(self, key: str) -> pa.NativeFile:
         return pa.OSFile(str(self.root / key), "rb")
@@ -378,16 +398,18 @@ class ObjectStorage(Storage):
         )
 
     def list_files(self, prefix: str = "", suffix: str = "") -> list[str]:
+        return [version.key for version in self.list_versions(prefix, suffix)]
+
+    def list_versions(self, prefix: str = "", suffix: str = "") -> list[FileVersion]:
         folder = self._path(prefix.strip("/"))
         selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
         start = len(self.base) + 1
-        return _path_order(
-            [
-                info.path[start:]
-                for info in self.filesystem.get_file_info(selector)
-                if info.type == pafs.FileType.File and info.path.endswith(suffix)
-            ]
-        )
+        found = {
+            info.path[start:]: FileVersion(info.path[start:], info.size or 0, info.mtime_ns or 0)
+            for info in self.filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.File and info.path.endswith(suffix)
+        }
+        return [found[key] for key in _path_order(list(found))]
 
     def open_input(self, key: str) -> pa.NativeFile:
         return self.filesystem.open_input_file(self._path(key))

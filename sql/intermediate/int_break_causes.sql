@@ -259,4 +259,11 @@ final as (
     from own_splits
 )
 
-select * from final
+-- with its account: every table of the warehouse holds one account's rows per row, which is
+-- what lets a build rebuild one account alone (sql/increments.py)
+select
+    findings.account,
+    final.break_id,
+    final.cause_id
+from final
+inner join findings on final.break_id = findings.break_id

@@ -41,8 +41,8 @@ figures as (
         case when bool_and(covered_to is not null) then min(covered_to) end as covered_to,
         string_agg(need, ', ' order by need) filter (where covered_from is null)
             as unread_needs,
-        arg_max(need, covered_from) as limiting_need,
-        arg_max(retention_days, covered_from) as limiting_retention_days
+        arg_max(need, (covered_from, need)) as limiting_need,
+        arg_max(retention_days, (covered_from, need)) as limiting_retention_days
     from needs
     group by account, asset, figure
 ),

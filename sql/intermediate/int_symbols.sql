@@ -4,6 +4,9 @@
 -- known quote asset, then the longest quote.
 -- Symbols and assets are read from the raw sources: every version of a row has the same
 -- symbol and asset, and a column scan is much cheaper than the staging dedup.
+-- The assets are every account's (a symbol splits the same way in each), so a build that
+-- rebuilds some accounts still reads every account's rows here:
+-- scope: all accounts
 -- test: unique(symbol)
 with trades as (
     select distinct symbol from src_trades

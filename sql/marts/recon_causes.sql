@@ -36,8 +36,12 @@ grouped as (
         account,
         any_value(cause_family) as cause_family,
         case when bool_or(status = 'break') then 'break' else 'provisional' end as status,
-        arg_min(kind, description_rank) as row_kind,
-        arg_min(detail, description_rank) as row_detail,
+        arg_min(kind, (description_rank, kind, detail)) filter (
+            where description_rank is not null
+        ) as row_kind,
+        arg_min(detail, (description_rank, kind, detail)) filter (
+            where description_rank is not null
+        ) as row_detail,
         string_agg(distinct asset, ', ' order by asset) as assets,
         min(happened_at) as happened_at,
         case
@@ -54,7 +58,7 @@ grouped as (
         count(*) filter (where kind in ('interest_principal', 'interest_missing_hour'))
             as hour_symptoms,
         string_agg(distinct kind, ', ' order by kind) as symptom_kinds,
-        arg_min(detail, coalesce(interval_start, interval_end)) filter (
+        arg_min(detail, (coalesce(interval_start, interval_end), detail)) filter (
             where kind in ('interest_principal', 'interest_missing_hour')
         ) as first_hour_detail
     from ranked

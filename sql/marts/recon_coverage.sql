@@ -32,7 +32,7 @@ folded as (
             else 'snapshot'
         end as anchor_kind,
         max(anchor_at) as anchor_snapshot_at,
-        arg_max(figure || ': ' || reason, verified_from) as limiting_reason,
+        arg_max(figure || ': ' || reason, (verified_from, figure, reason)) as limiting_reason,
         bool_or(anchor_kind = 'none') as has_unanchored,
         any_value(verified_from) filter (where figure = 'principal') as principal_verified_from,
         any_value(anchor_kind) filter (where figure = 'principal') as principal_anchor_kind,

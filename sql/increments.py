@@ -1,0 +1,283 @@
+"""What a build keeps of the warehouse before it: the accounts whose inputs did not change.
+
+Every table of the warehouse holds rows of one account each (an `account` column), and no
+model reads another account's rows, except the models declared `-- scope: all accounts`
+(int_symbols: a symbol splits at the assets of every account). So when the build's own inputs
+are those of the warehouse's last build (its fingerprint: the model files, the runner, the
+schemas and specs, the settings, the chart, where the lake is, DuckDB's version), only the
+accounts whose inputs changed need building again: those with a new, removed or rewritten
+lake file (its key, size and modification time) or a changed row in the coverage ledger. They
+are built alone into a warehouse of their own, and their rows are swapped into the warehouse
+in one transaction: a failed build leaves the previous one whole.
+
+Tables that piece holds without an `account` column are replaced whole: the all-accounts models
+(built there from every account's rows) and what depends on no lake row (the chart's roles,
+the settings). A model that reads the lake and holds no account is refused: it would be half
+rebuilt.
+
+A data test's failing rows are kept per account (`build_data_test_failures`), so a rebuild
+of some accounts replaces theirs and keeps the others'; a failure that names no account
+(a test whose rows have no `account`) can only be told again by a full build, which the next
+build then is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from sql.data_tests import DataTest, DataTestResult
+from storage.backends import FileVersion
+
+STATE_TABLE = "build_state"
+ACCOUNTS_TABLE = "build_accounts"
+FAILURES_TABLE = "build_data_test_failures"
+# the build's own bookkeeping: written by the build, never copied from a rebuilt piece
+BOOKKEEPING = frozenset({STATE_TABLE, ACCOUNTS_TABLE, FAILURES_TABLE, "build_data_tests"})
+ALL_ACCOUNTS = "all accounts"  # the `-- scope:` of a model that reads every account's rows
+ROOT = Path(__file__).resolve().parent.parent
+# what the warehouse is made by: a change to any of these files rebuilds it whole
+MADE_BY = ("sql/**/*.sql", "sql/**/*.py", "sql/*.csv", "models/*.py", "connectors/specs.py")
+
+
+def fingerprint(parts: Iterable[str]) -> str:
+    """A digest of the files that make the warehouse and of the build's other inputs."""
+    digest = hashlib.sha256()
+    digest.update(duckdb.__version__.encode())
+    for pattern in MADE_BY:
+        for path in sorted(ROOT.glob(pattern)):
+            digest.update(path.relative_to(ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    for part in parts:
+        digest.update(b"\0" + part.encode())
+    return digest.hexdigest()
+
+
+def account_of(key: str) -> str | None:
+    """The account a lake key's path names (`<stream>/account=<name>/...`)."""
+    for part in key.split("/"):
+        if part.startswith("account="):
+            return part.removeprefix("account=")
+    return None
+
+
+def account_inputs(
+    lake_files: Iterable[FileVersion], ledger_rows: Iterable[Sequence[object]]
+) -> dict[str, str]:
+    """Per account, a digest of what its rows are built from: its lake files (key, size and
+    time) and its rows of the coverage ledger (each starting with the account)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for file in lake_files:
+        account = account_of(file.key)
+        if account is not None:
+            found[account].append(f"{file.key} {file.size} {file.mtime_ns}")
+    for row in ledger_rows:
+        found[str(row[0])].append(json.dumps([str(v) for v in row]))
+    return {
+        account: hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()
+        for account, items in found.items()
+    }
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a build is made of: its fingerprint and each account's inputs."""
+
+    fingerprint: str
+    accounts: Mapping[str, str]
+
+    def changed_since(self, kept: Inputs) -> frozenset[str]:
+        """The accounts whose inputs differ from the kept build's (new and gone ones too)."""
+        names = self.accounts.keys() | kept.accounts.keys()
+        return frozenset(a for a in names if self.accounts.get(a) != kept.accounts.get(a))
+
+
+def kept_inputs(warehouse: Path) -> Inputs | None:
+    """The inputs the warehouse was last built from; None when it cannot be built on (none
+    yet, made before builds kept them, or holding a failure no account owns)."""
+    if not warehouse.exists():
+        return None
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            state = con.execute(f"select fingerprint from {STATE_TABLE}").fetchone()
+            accounts = con.execute(f"select account, inputs from {ACCOUNTS_TABLE}").fetchall()
+            unowned = con.execute(
+                f"select count(*) from {FAILURES_TABLE} where account is null and not all_accounts"
+            ).fetchone()
+    except duckdb.Error:
+        return None
+    if state is None or (unowned and unowned[0]):
+        return None
+    return Inputs(str(state[0]), {str(a): str(i) for a, i in accounts})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A data test's failing rows of one account (None: rows that name no account)."""
+
+    account: str | None
+    test: DataTest
+    failing_rows: int
+    sample: tuple[dict[str, Any], ...]
+
+
+def failures_by_account(
+    con: duckdb.DuckDBPyConnection, results: Iterable[DataTestResult], sample_rows: int
+) -> list[Failure]:
+    """The failed tests' rows, counted per account where the rows say which."""
+    failures = []
+    for result in results:
+        if result.passed:
+            continue
+        query = result.test.sql
+        columns = [d[0] for d in con.execute(f"select * from ({query}) limit 0").description or ()]
+        if "account" not in columns:
+            failures.append(Failure(None, result.test, result.failing_rows, result.sample))
+            continue
+        counted = con.execute(
+            f"select account, count(*) from ({query}) group by account order by account"
+        ).fetchall()
+        for account, rows in counted:
+            cursor = con.execute(
+                f"select * from ({query}) where account is not distinct from ? limit {sample_rows}",
+                [account],
+            )
+            names = [d[0] for d in cursor.description or ()]
+            sample = tuple(dict(zip(names, row, strict=True)) for row in cursor.fetchall())
+            failures.append(Failure(account, result.test, int(rows), sample))
+    return failures
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    inputs: Inputs,
+    failures: Iterable[Failure],
+    all_accounts_models: frozenset[str],
+    rebuilt: frozenset[str] | None = None,
+) -> None:
+    """Write the build's bookkeeping: its inputs, and the failures of the accounts it built
+    (`rebuilt`; None: every account), keeping the other accounts' failures."""
+    con.execute(f"create or replace table {STATE_TABLE} (fingerprint varchar)")
+    con.execute(f"insert into {STATE_TABLE} values (?)", [inputs.fingerprint])
+    con.execute(f"create or replace table {ACCOUNTS_TABLE} (account varchar, inputs varchar)")
+    if inputs.accounts:
+        con.executemany(
+            f"insert into {ACCOUNTS_TABLE} values (?, ?)", list(inputs.accounts.items())
+        )
+    con.execute(
+        f"create table if not exists {FAILURES_TABLE} (account varchar, model varchar, "
+        "rule varchar, failing_rows bigint, sample varchar, all_accounts boolean)"
+    )
+    if rebuilt is None:
+        con.execute(f"delete from {FAILURES_TABLE}")
+    else:
+        con.execute(
+            f"delete from {FAILURES_TABLE} where account is null or list_contains(?, account)",
+            [sorted(rebuilt)],
+        )
+    rows = [
+        (
+            f.account,
+            f.test.model,
+            f.test.rule,
+            f.failing_rows,
+            json.dumps(f.sample, default=str),
+            f.test.model in all_accounts_models,
+        )
+        for f in failures
+    ]
+    if rows:
+        con.executemany(f"insert into {FAILURES_TABLE} values (?, ?, ?, ?, ?, ?)", rows)
+
+
+def kept_results(
+    con: duckdb.DuckDBPyConnection, tests: Sequence[DataTest], sample_rows: int
+) -> tuple[DataTestResult, ...]:
+    """Every test's result over all accounts, from the failures the warehouse keeps."""
+    found: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    for model, rule, rows, sample in con.execute(
+        f"select model, rule, failing_rows, sample from {FAILURES_TABLE} "
+        "order by account nulls first"
+    ).fetchall():
+        found[(model, rule)].append((int(rows), str(sample)))
+    results = []
+    for test in tests:
+        kept = found.get((test.model, test.rule), [])
+        samples = [row for _, sample in kept for row in json.loads(sample)]
+        results.append(
+            DataTestResult(test, sum(rows for rows, _ in kept), tuple(samples[:sample_rows]))
+        )
+    return tuple(results)
+
+
+def has_account(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, bool]:
+    """The catalog's tables, and whether each has an `account` column."""
+    return {
+        str(name): bool(with_account)
+        for name, with_account in con.execute(
+            "select table_name, bool_or(column_name = 'account') from information_schema.columns"
+            " where table_catalog = ? and table_schema = 'main' and table_name in ("
+            "  select table_name from information_schema.tables"
+            "  where table_catalog = ? and table_type = 'BASE TABLE')"
+            " group by table_name",
+            [catalog, catalog],
+        ).fetchall()
+    }
+
+
+def same_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> bool:
+    """Whether two relations hold the same rows, as multisets."""
+    differ = con.execute(
+        f"select exists (select * from {left} except all select * from {right})"
+        f" or exists (select * from {right} except all select * from {left})"
+    ).fetchone()
+    return not (differ and differ[0])
+
+
+def swap_in(
+    con: duckdb.DuckDBPyConnection,
+    piece: str,
+    accounts: frozenset[str],
+    whole: frozenset[str],
+) -> None:
+    """Replace the accounts' rows of every table with those of the attached catalog `piece`,
+    and the `whole` tables (those without an account) entirely; in the caller's transaction."""
+    for table, per_account in has_account(con, piece).items():
+        if table in BOOKKEEPING:
+            continue
+        if per_account:
+            con.execute(
+                f"delete from main.{table} where list_contains(?, account)", [sorted(accounts)]
+            )
+        elif table in whole:
+            con.execute(f"delete from main.{table}")
+        else:
+            raise ValueError(f"{table} holds rows of no account and is not built whole")
+        con.execute(f"insert into main.{table} by name select * from {piece}.main.{table}")
+
+
+def differing_relations(con: duckdb.DuckDBPyConnection, left: str, right: str) -> list[str]:
+    """The tables and views whose rows differ between two attached warehouses (bookkeeping
+    aside): what a rebuild of some accounts and a whole build must never show."""
+    names = [
+        sorted(
+            str(name)
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables"
+                " where table_catalog = ? and table_schema = 'main'",
+                [catalog],
+            ).fetchall()
+            if name not in BOOKKEEPING
+        )
+        for catalog in (left, right)
+    ]
+    if names[0] != names[1]:
+        return sorted(set(names[0]) ^ set(names[1]))
+    return [n for n in names[0] if not same_tables(con, f"{left}.main.{n}", f"{right}.main.{n}")]
