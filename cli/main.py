@@ -166,11 +166,22 @@ def export(
 
 
 @app.command()
-def build(data_dir: DataDirOption = None) -> None:
-    """(Re)build the DuckDB models in DATA_DIR/warehouse.duckdb and run the data tests."""
+def build(
+    data_dir: DataDirOption = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Build every account again, not only those whose data changed."
+        ),
+    ] = False,
+) -> None:
+    """Build the DuckDB models in DATA_DIR/warehouse.duckdb and run the data tests.
+
+    Only the accounts whose lake files or coverage changed since the last build are built
+    again, unless the model files or settings changed (then every account is) or --full."""
     from cli.warehouse import build_cli
 
-    raise typer.Exit(build_cli(_data_dir(data_dir, writes=True)))
+    raise typer.Exit(build_cli(_data_dir(data_dir, writes=True), full=full))
 
 
 @app.command()

@@ -52,21 +52,32 @@ def _require_lake(data_dir: Path) -> None:
         raise UserError(f"no lake in {data_dir}: run `margin-etl export` first")
 
 
-def run_build(data_dir: Path, console: Console) -> BuildResult:
+def run_build(data_dir: Path, console: Console, *, full: bool = False) -> BuildResult:
     _require_lake(data_dir)
     with _as_user_errors():
-        result = build(data_dir)
+        result = build(data_dir, full=full)
     for failure in result.failures:
         console.print(f"[red]data test failed[/red]: {failure.message}")
     console.print(
-        f"built {len(result.models)} models into {result.warehouse} in {result.seconds:.1f} s; "
-        f"{len(result.tests)} data tests, {len(result.failures)} failed"
+        f"{_what_was_built(result)}; {len(result.tests)} data tests, {len(result.failures)} failed"
     )
     return result
 
 
-def build_cli(data_dir: Path, console: Console | None = None) -> int:
-    result = run_build(data_dir, console or Console(stderr=True))
+def _what_was_built(result: BuildResult) -> str:
+    took = f"in {result.seconds:.1f} s"
+    if result.rebuilt is None:
+        return f"built {len(result.models)} models, every account, into {result.warehouse} {took}"
+    if not result.rebuilt:
+        return f"{result.warehouse} is up to date: no account's data changed since it was built"
+    accounts = ", ".join(result.rebuilt)
+    return (
+        f"rebuilt {len(result.models)} models of {accounts} (changed) in {result.warehouse} {took}"
+    )
+
+
+def build_cli(data_dir: Path, console: Console | None = None, *, full: bool = False) -> int:
+    result = run_build(data_dir, console or Console(stderr=True), full=full)
     return EXIT_ERROR if result.failures else EXIT_OK
 
 

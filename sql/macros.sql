@@ -85,7 +85,7 @@ create or replace macro both_ends_shifts(end_shifts, start_shifts) as (
     case
         when end_shifts is null then start_shifts
         when start_shifts is null then end_shifts
-        else list_distinct(flatten(list_transform(end_shifts, lambda e: list_transform(start_shifts, lambda s: e + s))))  -- noqa: PRS, LT05
+        else list_sort(list_distinct(flatten(list_transform(end_shifts, lambda e: list_transform(start_shifts, lambda s: e + s)))))  -- noqa: PRS, LT05
     end
 );
 

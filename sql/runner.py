@@ -491,7 +491,8 @@ def _inputs(data_dir: Path, lake: Storage, settings: Settings, ledger: Ledger) -
     chart = own_chart if own_chart.is_file() else SQL_DIR / CHART_FILE
     files = [file for stream in STREAMS for file in lake.list_versions(stream, ".parquet")]
     return Inputs(
-        fingerprint([settings.sql(), chart.read_text(), lake.uri()]),
+        # a local lake is the data dir's own, wherever it is moved; an object store's is named
+        fingerprint([settings.sql(), chart.read_text(), "" if lake.is_local else lake.uri()]),
         account_inputs(files, [*ledger[0], *ledger[1]]),
     )
 
@@ -572,8 +573,10 @@ def _rebuild_accounts(
             return None
         try:
             con = duckdb.connect(str(target))
-        except duckdb.IOException:
-            return None  # a reader has it open: the whole build's rename does not disturb it
+        except (duckdb.IOException, duckdb.ConnectionException):
+            # a reader has it open (another process holds its lock, or this one a read-only
+            # connection): the whole build's rename does not disturb it
+            return None
         try:
             return _swap_accounts(con, piece, models, inputs, accounts, failures)
         finally:
@@ -702,9 +705,25 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
     warehouse = Path(data_dir).resolve() / WAREHOUSE_NAME
     if not warehouse.exists():
         raise WarehouseError(f"no warehouse at {warehouse}: run `margin-etl build` first")
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = _open_when_free(warehouse)
     _search_data_dir(con, warehouse.parent)
     return con
+
+
+# how long a reader waits for a build that is swapping rebuilt accounts in (seconds)
+SWAP_WAIT_S = 120.0
+
+
+def _open_when_free(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse read-only, waiting while a build holds it to swap accounts in."""
+    deadline = time.monotonic() + SWAP_WAIT_S
+    while True:
+        try:
+            return duckdb.connect(str(warehouse), read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise WarehouseError(f"cannot open {warehouse}: {first_line(exc)}") from None
+        time.sleep(0.05)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ row_causes as (
         cause_id,
         account,
         any_value(happened_at) as happened_at,
-        list_distinct(flatten(list(assets))) as assets
+        list_sort(list_distinct(flatten(list(assets)))) as assets
     from primaries
     group by cause_id, account
 ),

@@ -351,7 +351,7 @@ fee_rows as (
         flow_rows.asset as flow_asset,
         flow_rows.amount as flow_amount,
         flow_rows.flowed_at,
-        any_value(liquidations.liquidation_key) as liquidation_key,
+        min(liquidations.liquidation_key) as liquidation_key,
         count(liquidations.order_id) as liquidations_then
     from flow_rows
     left join liquidations

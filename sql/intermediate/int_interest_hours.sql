@@ -76,7 +76,8 @@ loans_made as (
         loaned_at as accrued_at,
         'ON_BORROW' as charge_kind,
         cast(sum(principal) as decimal(38, 18)) as ledger_principal,
-        list(-principal) filter (where status = 'PENDING') as pending_amounts
+        list(-principal order by principal desc) filter (where status = 'PENDING')
+            as pending_amounts
     from loans
     where status <> 'FAILED' and isolated_symbol is null
     group by all
@@ -144,7 +145,8 @@ hour_pending as (
         checkable.borrowed_asset,
         checkable.accrued_at,
         checkable.charge_kind,
-        list(-pending.principal_effect) as pending_amounts
+        list(-pending.principal_effect order by pending.principal_effect desc)
+            as pending_amounts
     from checkable
     inner join pending
         on checkable.account = pending.account

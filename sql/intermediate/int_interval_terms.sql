@@ -54,12 +54,15 @@ young_pending as (
         pending_rows.asset,
         bounds.interval_start,
         bounds.interval_end,
-        list(pending_rows.principal_effect) filter (where pending_rows.principal_effect <> 0)
-            as pending_principal_amounts,
-        list(pending_rows.interest_effect) filter (where pending_rows.interest_effect <> 0)
-            as pending_interest_amounts,
-        list(pending_rows.balance_effect) filter (where pending_rows.balance_effect <> 0)
-            as pending_balance_amounts
+        list(pending_rows.principal_effect order by pending_rows.principal_effect) filter (
+            where pending_rows.principal_effect <> 0
+        ) as pending_principal_amounts,
+        list(pending_rows.interest_effect order by pending_rows.interest_effect) filter (
+            where pending_rows.interest_effect <> 0
+        ) as pending_interest_amounts,
+        list(pending_rows.balance_effect order by pending_rows.balance_effect) filter (
+            where pending_rows.balance_effect <> 0
+        ) as pending_balance_amounts
     from pending_rows
     asof inner join bounds
         on pending_rows.account = bounds.account

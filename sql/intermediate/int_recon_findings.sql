@@ -328,7 +328,7 @@ flow_findings as (
         'match=' || match_status as terms,
         description || ' [' || flow_side || ' | ' || typed_side || ']' as detail,
         row_at as happened_at,
-        list_distinct([flow_asset, typed_asset]) as assets
+        list_sort(list_distinct([flow_asset, typed_asset])) as assets
     from flows
     where status in ('break', 'provisional')
 ),

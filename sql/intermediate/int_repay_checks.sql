@@ -122,7 +122,8 @@ expected as (
 segment_pending as (
     select
         expected.repay_key,
-        list(-pending.interest_effect) as pending_amounts
+        list(-pending.interest_effect order by pending.interest_effect desc)
+            as pending_amounts
     from expected
     inner join pending
         on expected.account = pending.account

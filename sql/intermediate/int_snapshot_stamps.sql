@@ -81,11 +81,11 @@ final as (
         account,
         asset,
         live_at,
-        list_distinct(list_append(list(principal_shift), cast(0 as decimal(38, 18))))
+        list_sort(list_distinct(list_append(list(principal_shift), cast(0 as decimal(38, 18)))))
             as principal_shifts,
-        list_distinct(list_append(list(interest_shift), cast(0 as decimal(38, 18))))
+        list_sort(list_distinct(list_append(list(interest_shift), cast(0 as decimal(38, 18)))))
             as interest_shifts,
-        list_distinct(list_append(list(balance_shift), cast(0 as decimal(38, 18))))
+        list_sort(list_distinct(list_append(list(balance_shift), cast(0 as decimal(38, 18)))))
             as balance_shifts
     from walked
     group by account, asset, live_at

@@ -1,0 +1,184 @@
+"""A build that rebuilds only the accounts whose data changed equals a whole build.
+
+Two accounts on two simulators share one data dir; a random sequence of steps moves their
+clocks and exports one, the other or both, and after each step the warehouse built on the
+previous one is compared, table by table and view by view, with a whole build of a copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from bench.chaos_child import FAST_RETRY
+from connectors.client import ClientSettings
+from flows.config import Account, Secret
+from flows.export import ExportRequest, ExportSummary, export_account
+from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from simulator.scenarios import build_exchange
+from simulator.server import RunningSimulator
+from sql import runner
+from sql.increments import differing_relations
+from sql.runner import WAREHOUSE_NAME, BuildError, BuildResult, build
+from tests.fixtures_sim import SimFactory
+
+HOUR_MS = 3_600_000
+ACCOUNTS = ("alpha", "beta")
+
+
+def export(sim: RunningSimulator, account: str, data: Path) -> ExportSummary:
+    request = ExportRequest(
+        Account(account, Secret(DEFAULT_API_KEY), Secret(DEFAULT_API_SECRET), base_url=sim.url),
+        data,
+        client_settings=ClientSettings(retry=FAST_RETRY),
+    )
+    return asyncio.run(export_account(request))
+
+
+def advance(sim: RunningSimulator, hours: int) -> None:
+    httpx.post(f"{sim.url}/_sim/advance", params={"ms": hours * HOUR_MS}).raise_for_status()
+
+
+def differences_from_a_whole_build(data: Path, scratch: Path) -> list[str]:
+    """Build a copy of the data dir whole and name the relations whose rows differ."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(data, scratch)
+    assert build(scratch, full=True).rebuilt is None
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        con.execute(f"set file_search_path = '{data}'")
+        con.execute(f"attach '{data / WAREHOUSE_NAME}' as rebuilt (read_only)")
+        con.execute(f"attach '{scratch / WAREHOUSE_NAME}' as whole (read_only)")
+        return differing_relations(con, "rebuilt", "whole")
+
+
+@pytest.fixture(scope="module")
+def two_exchanges(sim_factory: SimFactory) -> dict[str, RunningSimulator]:
+    """Frozen exchange clocks that only the tests move: each step is the same on any machine
+    (the tests of this module share them, and each only moves them forward)."""
+    return {
+        account: sim_factory(exchange=build_exchange("default", seed, wall_clock=lambda: 0))
+        for account, seed in zip(ACCOUNTS, (31, 32), strict=True)
+    }
+
+
+@pytest.fixture(scope="module")
+def first_built(
+    two_exchanges: dict[str, RunningSimulator], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Both accounts exported and built once (whole, as a first build is)."""
+    data = tmp_path_factory.mktemp("first") / "data"
+    for account, sim in two_exchanges.items():
+        export(sim, account, data)
+    assert build(data).rebuilt is None
+    return data
+
+
+@pytest.fixture
+def built(first_built: Path, tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    shutil.copytree(first_built, data)
+    return data
+
+
+# each seed is a sequence of four steps (MARGIN_ETL_TEST_SEEDS=1,2,3 runs more)
+SEEDS = [int(s) for s in os.environ.get("MARGIN_ETL_TEST_SEEDS", "1").split(",")]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rebuilding_changed_accounts_equals_a_whole_build(
+    seed: int, two_exchanges: dict[str, RunningSimulator], built: Path, tmp_path: Path
+) -> None:
+    rng = random.Random(seed)
+    for _ in range(4):
+        exported = set(rng.sample(ACCOUNTS, rng.choice((1, 2))))
+        for account in sorted(exported):
+            advance(two_exchanges[account], rng.choice((1, 5, 30)))
+            export(two_exchanges[account], account, built)
+        result = build(built)
+        assert result.ok, [f.message for f in result.failures]
+        assert result.rebuilt is not None and set(result.rebuilt) == exported
+        assert differences_from_a_whole_build(built, tmp_path / "whole") == []
+
+
+def test_a_build_with_nothing_new_writes_nothing(built: Path) -> None:
+    before = (built / WAREHOUSE_NAME).read_bytes()
+    result = build(built)
+    assert result.rebuilt == ()
+    assert result.ok and len(result.tests) > 50
+    assert (built / WAREHOUSE_NAME).read_bytes() == before
+
+
+def test_changed_settings_build_every_account(built: Path) -> None:
+    assert build(built, late_window_hours=12).rebuilt is None
+    assert build(built, late_window_hours=12).rebuilt == ()
+    assert build(built, late_window_hours=12, full=True).rebuilt is None
+
+
+def test_a_failed_swap_leaves_the_previous_warehouse_whole(
+    built: Path,
+    two_exchanges: dict[str, RunningSimulator],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    advance(two_exchanges["beta"], 5)
+    export(two_exchanges["beta"], "beta", built)
+    before = tmp_path / "before"
+    shutil.copytree(built, before)
+
+    def swap_then_fail(con: duckdb.DuckDBPyConnection, *args: object) -> None:
+        original_swap(con, *args)  # every table's rows replaced, then a failure
+        raise duckdb.IOException("disk gone")
+
+    original_swap = runner.swap_in
+    monkeypatch.setattr(runner, "swap_in", swap_then_fail)
+    with pytest.raises(BuildError, match="rebuilding beta: disk gone"):
+        build(built)
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        con.execute(f"set file_search_path = '{built}'")
+        con.execute(f"attach '{built / WAREHOUSE_NAME}' as after (read_only)")
+        con.execute(f"attach '{before / WAREHOUSE_NAME}' as before (read_only)")
+        assert differing_relations(con, "after", "before") == []
+    monkeypatch.undo()
+    assert build(built).rebuilt == ("beta",)
+
+
+def test_a_reader_holding_the_warehouse_gets_a_whole_build(
+    built: Path, two_exchanges: dict[str, RunningSimulator]
+) -> None:
+    advance(two_exchanges["alpha"], 1)
+    export(two_exchanges["alpha"], "alpha", built)
+    # another process reads the warehouse until told to stop
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(built / WAREHOUSE_NAME)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        result: BuildResult = build(built)
+        assert result.rebuilt is None  # renamed over it, not written in place under it
+    finally:
+        out, _ = reader.communicate("stop\n")
+    assert reader.returncode == 0 and int(out) > 0  # it read its warehouse to the end
+    assert build(built).rebuilt == ()
+
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("open", flush=True)
+sys.stdin.readline()
+print(con.execute("select count(*) from int_ledger").fetchone()[0])
+"""
