@@ -26,8 +26,7 @@ from flows.export import ExportRequest, ExportSummary, export_account
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.scenarios import build_exchange
 from simulator.server import RunningSimulator
-from sql import runner
-from sql.increments import differing_relations
+from sql.increments import differing_relations, swap_in
 from sql.runner import WAREHOUSE_NAME, BuildError, BuildResult, build
 from tests.fixtures_sim import SimFactory
 
@@ -135,12 +134,13 @@ def test_a_failed_swap_leaves_the_previous_warehouse_whole(
     before = tmp_path / "before"
     shutil.copytree(built, before)
 
-    def swap_then_fail(con: duckdb.DuckDBPyConnection, *args: object) -> None:
-        original_swap(con, *args)  # every table's rows replaced, then a failure
+    def swap_then_fail(
+        con: duckdb.DuckDBPyConnection, piece: str, accounts: frozenset[str], whole: frozenset[str]
+    ) -> None:
+        swap_in(con, piece, accounts, whole)  # every table's rows replaced, then a failure
         raise duckdb.IOException("disk gone")
 
-    original_swap = runner.swap_in
-    monkeypatch.setattr(runner, "swap_in", swap_then_fail)
+    monkeypatch.setattr("sql.runner.swap_in", swap_then_fail)
     with pytest.raises(BuildError, match="rebuilding beta: disk gone"):
         build(built)
     with duckdb.connect() as con:
