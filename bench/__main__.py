@@ -1,7 +1,8 @@
 """`python -m bench [NAME ...]`: run the benchmarks and print each one's figures and ratios.
 
 Each benchmark measures against a bound or a baseline taken in the same run, never against a
-number remembered from another machine. Names: simulator, connector, export, sql, memory, plan.
+number remembered from another machine. Names: simulator, connector, export, sql, hourly, memory,
+plan.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ BENCHMARKS = {
     "connector": "bench.bench_connector",  # export wall time vs the weight-budget bound, naive
     "export": "bench.bench_export",  # peak memory of a full large export vs 500 MB
     "sql": "bench.bench_sql",  # build + reconcile on 10 million ledger rows
+    "hourly": "bench.bench_hourly",  # one account's new hour: rebuilt on the warehouse vs whole
     "memory": "bench.bench_memory",  # peak RSS of export and build at 1x and 4x
     "plan": "bench.bench_plan",  # export --plan against what the export spent
 }

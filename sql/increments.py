@@ -263,16 +263,21 @@ def swap_in(
         con.execute(f"insert into main.{table} by name select * from {piece}.main.{table}")
 
 
-def differing_relations(con: duckdb.DuckDBPyConnection, left: str, right: str) -> list[str]:
-    """The tables and views whose rows differ between two attached warehouses (bookkeeping
-    aside): what a rebuild of some accounts and a whole build must never show."""
+def differing_relations(
+    con: duckdb.DuckDBPyConnection, left: str, right: str, *, tables_only: bool = False
+) -> list[str]:
+    """The tables and views (or tables only) whose rows differ between two attached
+    warehouses, bookkeeping aside: what a rebuild of some accounts and a whole build must
+    never show."""
+    kinds = ["BASE TABLE"] if tables_only else ["BASE TABLE", "VIEW"]
     names = [
         sorted(
             str(name)
             for (name,) in con.execute(
                 "select table_name from information_schema.tables"
-                " where table_catalog = ? and table_schema = 'main'",
-                [catalog],
+                " where table_catalog = ? and table_schema = 'main'"
+                " and list_contains(?, table_type)",
+                [catalog, kinds],
             ).fetchall()
             if name not in BOOKKEEPING
         )

@@ -474,8 +474,13 @@ def build(
     kept = None if full else kept_inputs(target)
     rebuilt: tuple[str, ...] | None = None
     results = None
-    if kept is not None and kept.fingerprint == inputs.fingerprint:
-        changed = inputs.changed_since(kept)
+    changed = inputs.changed_since(kept) if kept is not None else frozenset()
+    # when every account changed, a whole build renamed in costs less than swapping them in
+    if (
+        kept is not None
+        and kept.fingerprint == inputs.fingerprint
+        and changed < inputs.accounts.keys() | kept.accounts.keys()
+    ):
         results = _rebuild_accounts(data_dir, lake, settings, ledger, models, inputs, changed)
         rebuilt = tuple(sorted(changed))
     if results is None:

@@ -1,0 +1,144 @@
+"""Benchmark of the hourly cycle: one account's new hour, built on the last warehouse against
+built whole, side by side in one run, with the same result.
+
+The lake is bench_sql's (10 M ledger lines over 50 accounts), built once. Then one account
+exports its next hour: about 1,000 fills, each with its three capital-flow legs, and the
+coverage of that hour. The data dir is copied twice; one copy is built on its warehouse (only
+the changed account is rebuilt) and the other whole (`build(full=True)`), each then reconciled,
+and every table of the two warehouses is compared. The export of the new rows is the same
+requests in both cycles and is not timed here (`bench export` measures exports).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bench import bench_sql
+from sql.increments import differing_relations
+from sql.runner import WAREHOUSE_NAME, build, reconcile
+from storage.coverage import CoverageLedger
+
+ACCOUNT = "acct0"  # the account with a new hour
+NEW_FILLS = 1_000
+
+
+def add_hour(data_dir: Path, fills: int, end_ms: int) -> int:
+    """The account's next hour, as its hourly export lands it: fills from `end_ms` on and
+    their capital-flow legs, and the hour's coverage. Returns the new end."""
+    lake = data_dir / "lake"
+    hour_end = end_ms + bench_sql.HOUR_MS
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        template = next((lake / "trades" / f"account={ACCOUNT}").rglob("*.parquet"))
+        con.execute(
+            f"""
+            create temp table fills as
+            select * replace (
+                9000000000 + i as id, 9000000000 + i as "orderId",
+                make_timestamptz(({end_ms} + i * 3000) * 1000) as "time",
+                make_timestamptz(({hour_end} + 60000) * 1000) as _fetched_at
+            )
+            from (select * from read_parquet('{template}', hive_partitioning = false) limit 1),
+                range({fills}) as new (i)
+            """
+        )
+        con.execute("alter table fills drop column i")
+        month = con.execute("select strftime(min(\"time\"), '%Y-%m') from fills").fetchone()
+        folder = f"account={ACCOUNT}/month={month[0] if month else ''}"
+        for stream, select in (
+            ("trades", "select * from fills"),
+            ("capital_flow", _legs()),
+        ):
+            target = lake / stream / folder
+            target.mkdir(parents=True, exist_ok=True)
+            con.execute(f"copy ({select}) to '{target / 'part-hourly.parquet'}' (format parquet)")
+    with CoverageLedger(data_dir) as ledger:
+        run = "bench-hourly"
+        ledger.start_run(run, ACCOUNT, {})
+        for stream, partition in (("trades", "BTCUSDT"), ("capital_flow", "")):
+            ledger.mark(ACCOUNT, stream, partition, end_ms, hour_end, fills, run)
+        ledger.finish_run(run, "completed", {})
+    return hour_end
+
+
+def _legs() -> str:
+    """Each new fill's base, quote and commission legs, as the capital flow reports them."""
+    return """
+        select 9000000000000 + id * 3 + leg as id, id as "tranId", "time" as "timestamp",
+            asset, symbol, "type", cast(amount as decimal(38, 18)) as amount, '' as note,
+            _account, _run_id, _fetched_at, _api, '' as _partition
+        from (
+            select id, symbol, "time", _account, _run_id, _fetched_at, _api, 0 as leg,
+                'BTC' as asset,
+                case when "isBuyer" then 'BUY_INCOME' else 'SELL_EXPENSE' end as "type",
+                case when "isBuyer" then qty else -qty end as amount
+            from fills
+            union all
+            select id, symbol, "time", _account, _run_id, _fetched_at, _api, 1, 'USDT',
+                case when "isBuyer" then 'BUY_EXPENSE' else 'SELL_INCOME' end,
+                case when "isBuyer" then -"quoteQty" else "quoteQty" end
+            from fills
+            union all
+            select id, symbol, "time", _account, _run_id, _fetched_at, _api, 2,
+                "commissionAsset", 'TRADING_COMMISSION', -commission
+            from fills
+        )
+    """
+
+
+def _cycle(data_dir: Path, full: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = build(data_dir, full=full)
+    built = time.perf_counter() - started
+    breaks = reconcile(data_dir)
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "build_seconds": round(built, 2),
+        "rebuilt": "every account" if result.rebuilt is None else list(result.rebuilt),
+        "breaks": len(breaks),
+        "failed_data_tests": len(result.failures),
+    }
+
+
+def _differing_tables(left: Path, right: Path) -> list[str]:
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        con.execute(f"set file_search_path = '{left}'")
+        con.execute(f"attach '{left / WAREHOUSE_NAME}' as incremental (read_only)")
+        con.execute(f"attach '{right / WAREHOUSE_NAME}' as whole (read_only)")
+        return differing_relations(con, "incremental", "whole", tables_only=True)
+
+
+def run(rows: int = 10_000_000) -> dict[str, Any]:
+    """Generate and build the lake, add one account's hour, and time both cycles."""
+    with tempfile.TemporaryDirectory(prefix="bench_hourly_") as tmp:
+        base = Path(tmp) / "base"
+        sizes = bench_sql.generate(base / "lake", rows)
+        end_ms = bench_sql.START_MS + (sizes["hours"] + 1) * bench_sql.HOUR_MS
+        first = build(base)
+        add_hour(base, NEW_FILLS, end_ms)
+        incremental, whole = Path(tmp) / "incremental", Path(tmp) / "whole"
+        shutil.copytree(base, incremental)
+        shutil.copytree(base, whole)
+        shutil.rmtree(base)
+        cycles = {"whole": _cycle(whole, full=True), "incremental": _cycle(incremental, False)}
+        differing = _differing_tables(incremental, whole)
+    return {
+        **sizes,
+        "first_build_seconds": round(first.seconds, 2),
+        "new_fills": NEW_FILLS,
+        "new_ledger_lines": 3 * NEW_FILLS,
+        **{f"{name}_cycle": figures for name, figures in cycles.items()},
+        "speedup": round(cycles["whole"]["seconds"] / cycles["incremental"]["seconds"], 1),
+        "differing_tables": differing,
+    }
+
+
+if __name__ == "__main__":
+    print(run())
