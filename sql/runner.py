@@ -474,13 +474,8 @@ def build(
     kept = None if full else kept_inputs(target)
     rebuilt: tuple[str, ...] | None = None
     results = None
-    changed = inputs.changed_since(kept) if kept is not None else frozenset()
-    # when every account changed, a whole build renamed in costs less than swapping them in
-    if (
-        kept is not None
-        and kept.fingerprint == inputs.fingerprint
-        and changed < inputs.accounts.keys() | kept.accounts.keys()
-    ):
+    if kept is not None and _builds_on(kept, inputs):
+        changed = inputs.changed_since(kept)
         results = _rebuild_accounts(data_dir, lake, settings, ledger, models, inputs, changed)
         rebuilt = tuple(sorted(changed))
     if results is None:
@@ -489,6 +484,13 @@ def build(
     return BuildResult(
         target, tuple(m.name for m in models), results, time.perf_counter() - started, rebuilt
     )
+
+
+def _builds_on(kept: Inputs, inputs: Inputs) -> bool:
+    """Whether a build can keep the warehouse: made by the same files and settings, with some
+    account unchanged (when every one changed, a whole build renamed in costs less)."""
+    every = inputs.accounts.keys() | kept.accounts.keys()
+    return kept.fingerprint == inputs.fingerprint and inputs.changed_since(kept) < every
 
 
 def _inputs(data_dir: Path, lake: Storage, settings: Settings, ledger: Ledger) -> Inputs:
