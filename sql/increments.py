@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 
 from sql.data_tests import DataTest, DataTestResult
-from storage.backends import FileVersion
+from storage import FileVersion
 
 STATE_TABLE = "build_state"
 ACCOUNTS_TABLE = "build_accounts"

@@ -61,6 +61,7 @@ from sql.increments import (
 )
 from storage import (
     DataDir,
+    LedgerRow,
     LocalStorage,
     Storage,
     ensure_dir,
@@ -69,7 +70,6 @@ from storage import (
     read_ledger,
     untrusted_files,
 )
-from storage.coverage import LedgerRow
 
 SQL_DIR = Path(__file__).resolve().parent
 MACROS_FILE = SQL_DIR / "macros.sql"
@@ -311,10 +311,15 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, materialized: str, sql: s
         raise BuildError(f"{name}: {exc}") from exc
 
 
-def _refuse_untrusted(store: Storage) -> None:
+def _refuse_untrusted(store: Storage, accounts: frozenset[str] | None = None) -> None:
     """Stop before reading a lake file that is not a whole file of its stream: its rows would
-    be read silently wrong or not at all. BuildError names the first one and counts the rest."""
-    found = [(key, why) for stream in STREAMS for key, why in untrusted_files(store, stream)]
+    be read silently wrong or not at all. BuildError names the first one and counts the rest.
+    With `accounts`, only their files are read (the others' are as the last build found them)."""
+
+    def keep(key: str) -> bool:
+        return accounts is None or account_of(key) in accounts
+
+    found = [(key, why) for stream in STREAMS for key, why in untrusted_files(store, stream, keep)]
     if found:
         key, why = found[0]
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
@@ -466,7 +471,6 @@ def build(
     ensure_dir(data_dir)
     lake = DataDir(data_dir, lake_url=lake_url).lake()
     lake.check()
-    _refuse_untrusted(lake)
     ledger = read_ledger(data_dir)
     models = load_models()
     inputs = _inputs(data_dir, lake, settings, ledger)
@@ -476,9 +480,11 @@ def build(
     results = None
     if kept is not None and _builds_on(kept, inputs):
         changed = inputs.changed_since(kept)
+        _refuse_untrusted(lake, changed)
         results = _rebuild_accounts(data_dir, lake, settings, ledger, models, inputs, changed)
         rebuilt = tuple(sorted(changed))
     if results is None:
+        _refuse_untrusted(lake)
         results = _build_whole(data_dir, lake, settings, ledger, models, inputs)
         rebuilt = None
     return BuildResult(

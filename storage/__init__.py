@@ -6,8 +6,8 @@ data-dir lock, the crash points that fault tests aim at, and the one error type 
 can fix (``UserError``). Nothing here knows Prefect or HTTP.
 """
 
-from storage.backends import LocalStorage, Storage, ensure_dir, make_private
-from storage.coverage import read_ledger
+from storage.backends import FileVersion, LocalStorage, Storage, ensure_dir, make_private
+from storage.coverage import LedgerRow, read_ledger
 from storage.datadir import CoverageView, DataDir, RunStore
 from storage.errors import UserError, first_line
 from storage.lake import untrusted_files, validate_account_name
@@ -15,6 +15,8 @@ from storage.lake import untrusted_files, validate_account_name
 __all__ = [
     "CoverageView",
     "DataDir",
+    "FileVersion",
+    "LedgerRow",
     "LocalStorage",
     "RunStore",
     "Storage",
