@@ -58,6 +58,7 @@ from sql.increments import (
     record,
     same_tables,
     swap_in,
+    vacuum_now,
 )
 from storage import (
     DataDir,
@@ -615,8 +616,9 @@ def _swap_accounts(
             return None
         con.execute("begin transaction")
         try:
-            swap_in(con, "rebuilt", accounts, _built_whole(models))
-            record(con, inputs, failures, all_accounts, accounts)
+            deleted = swap_in(con, "rebuilt", accounts, _built_whole(models))
+            waiting = vacuum_now(con, deleted)
+            record(con, inputs, failures, all_accounts, accounts, waiting)
             results = kept_results(con, data_tests(models), SAMPLE_ROWS)
             _record_data_tests(con, results)
             con.execute("commit")

@@ -26,6 +26,7 @@ from flows.export import ExportRequest, ExportSummary, export_account
 from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.scenarios import build_exchange
 from simulator.server import RunningSimulator
+from sql import runner
 from sql.increments import differing_relations, swap_in
 from sql.runner import WAREHOUSE_NAME, BuildError, BuildResult, build
 from tests.fixtures_sim import SimFactory
@@ -183,3 +184,31 @@ print("open", flush=True)
 sys.stdin.readline()
 print(con.execute("select count(*) from int_ledger").fetchone()[0])
 """
+
+
+def test_deleted_rows_wait_for_a_vacuum_and_change_nothing(
+    built: Path,
+    two_exchanges: dict[str, RunningSimulator],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    def deleted_rows() -> int:
+        with runner.connect(built) as con:
+            kept = con.execute("select deleted_rows from build_state").fetchone()
+        assert kept is not None
+        return int(kept[0])
+
+    monkeypatch.setattr("sql.increments.VACUUM_SHARE", 1.0)  # never vacuum yet
+    advance(two_exchanges["beta"], 2)
+    export(two_exchanges["beta"], "beta", built)
+    assert build(built).rebuilt == ("beta",)
+    waiting = deleted_rows()
+    assert waiting > 0
+    assert differences_from_a_whole_build(built, tmp_path / "whole") == []
+
+    monkeypatch.setattr("sql.increments.VACUUM_SHARE", 0.0)  # vacuum at this swap
+    advance(two_exchanges["alpha"], 2)
+    export(two_exchanges["alpha"], "alpha", built)
+    assert build(built).rebuilt == ("alpha",)
+    assert deleted_rows() == 0
+    assert differences_from_a_whole_build(built, tmp_path / "whole") == []
