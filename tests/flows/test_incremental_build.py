@@ -209,3 +209,20 @@ def test_deleted_rows_wait_for_a_vacuum_and_change_nothing(
     assert build(built).rebuilt == ("alpha",)
     assert deleted_rows() == 0
     assert differences_from_a_whole_build(built, tmp_path / "whole", tables_only=True) == []
+
+
+def test_a_failed_data_test_of_one_account_outlives_a_rebuild_of_another(built: Path) -> None:
+    # a later version of one of alpha's loans, with a status no loan has
+    loans = next((built / "lake" / "loans" / "account=alpha").rglob("*.parquet"))
+    with duckdb.connect() as con:
+        con.execute(
+            "copy (select * replace ('BOGUS' as status, _fetched_at + interval 1 second as"
+            f" _fetched_at) from read_parquet('{loans}', hive_partitioning = false) limit 1)"
+            f" to '{loans.parent / 'part-bogus.parquet'}' (format parquet)"
+        )
+    assert build(built).rebuilt == ("alpha",)
+    rewrite_a_file_of(built, "beta")
+    result = build(built)
+    assert result.rebuilt == ("beta",)
+    assert [(f.test.model, f.failing_rows) for f in result.failures] == [("stg_loans", 1)]
+    assert "BOGUS" in result.failures[0].message
