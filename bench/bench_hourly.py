@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 
 from bench import bench_sql
-from sql.increments import differing_relations
+from sql.increments import differing_warehouses
 from sql.runner import WAREHOUSE_NAME, build, reconcile
 from storage.coverage import CoverageLedger
 
@@ -110,15 +110,6 @@ def _cycle(data_dir: Path, full: bool) -> dict[str, Any]:
     }
 
 
-def _differing_tables(left: Path, right: Path) -> list[str]:
-    with duckdb.connect() as con:
-        con.execute("set enable_progress_bar = false")
-        con.execute(f"set file_search_path = '{left}'")
-        con.execute(f"attach '{left / WAREHOUSE_NAME}' as incremental (read_only)")
-        con.execute(f"attach '{right / WAREHOUSE_NAME}' as whole (read_only)")
-        return differing_relations(con, "incremental", "whole", tables_only=True)
-
-
 def run(rows: int = 10_000_000) -> dict[str, Any]:
     """Generate and build the lake, then time hourly cycles on it and one whole cycle."""
     with tempfile.TemporaryDirectory(prefix="bench_hourly_") as tmp:
@@ -132,7 +123,9 @@ def run(rows: int = 10_000_000) -> dict[str, Any]:
             hourly.append(_cycle(incremental, full=False) | {"vacuumed": _vacuumed(incremental)})
         shutil.copytree(incremental, whole)
         whole_cycle = _cycle(whole, full=True)
-        differing = _differing_tables(incremental, whole)
+        differing = differing_warehouses(
+            incremental / WAREHOUSE_NAME, whole / WAREHOUSE_NAME, tables_only=True
+        )
     mean = sum(c["seconds"] for c in hourly) / len(hourly)
     return {
         **sizes,

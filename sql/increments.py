@@ -290,12 +290,21 @@ def vacuum_now(con: duckdb.DuckDBPyConnection, deleted_now: int) -> int:
     return waiting
 
 
-def differing_relations(
-    con: duckdb.DuckDBPyConnection, left: str, right: str, *, tables_only: bool = False
+def differing_warehouses(left: Path, right: Path, *, tables_only: bool = False) -> list[str]:
+    """The tables and views (or tables only) whose rows differ between two warehouse files,
+    bookkeeping aside: what a rebuild of some accounts and a whole build must never show.
+    Views read the lake of `left`'s data dir."""
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        con.execute(f"set file_search_path = '{left.parent}'")
+        con.execute(f"attach '{left}' as left_side (read_only)")
+        con.execute(f"attach '{right}' as right_side (read_only)")
+        return _differing_relations(con, "left_side", "right_side", tables_only)
+
+
+def _differing_relations(
+    con: duckdb.DuckDBPyConnection, left: str, right: str, tables_only: bool
 ) -> list[str]:
-    """The tables and views (or tables only) whose rows differ between two attached
-    warehouses, bookkeeping aside: what a rebuild of some accounts and a whole build must
-    never show."""
     kinds = ["BASE TABLE"] if tables_only else ["BASE TABLE", "VIEW"]
     names = [
         sorted(

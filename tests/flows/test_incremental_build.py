@@ -27,7 +27,7 @@ from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.scenarios import build_exchange
 from simulator.server import RunningSimulator
 from sql import runner
-from sql.increments import differing_relations, swap_in
+from sql.increments import differing_warehouses, swap_in
 from sql.runner import WAREHOUSE_NAME, BuildError, BuildResult, build
 from tests.fixtures_sim import SimFactory
 
@@ -55,12 +55,9 @@ def differences_from_a_whole_build(
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.copytree(data, scratch)
     assert build(scratch, full=True).rebuilt is None
-    with duckdb.connect() as con:
-        con.execute("set enable_progress_bar = false")
-        con.execute(f"set file_search_path = '{data}'")
-        con.execute(f"attach '{data / WAREHOUSE_NAME}' as rebuilt (read_only)")
-        con.execute(f"attach '{scratch / WAREHOUSE_NAME}' as whole (read_only)")
-        return differing_relations(con, "rebuilt", "whole", tables_only=tables_only)
+    return differing_warehouses(
+        data / WAREHOUSE_NAME, scratch / WAREHOUSE_NAME, tables_only=tables_only
+    )
 
 
 def rewrite_a_file_of(data: Path, account: str) -> None:
@@ -152,12 +149,8 @@ def test_a_failed_swap_leaves_the_previous_warehouse_whole(
     monkeypatch.setattr("sql.runner.swap_in", swap_then_fail)
     with pytest.raises(BuildError, match="rebuilding beta: disk gone"):
         build(built)
-    with duckdb.connect() as con:
-        con.execute("set enable_progress_bar = false")
-        con.execute(f"set file_search_path = '{built}'")
-        con.execute(f"attach '{built / WAREHOUSE_NAME}' as after (read_only)")
-        con.execute(f"attach '{before / WAREHOUSE_NAME}' as before (read_only)")
-        assert differing_relations(con, "after", "before", tables_only=True) == []
+    after, before_swap = built / WAREHOUSE_NAME, before / WAREHOUSE_NAME
+    assert differing_warehouses(after, before_swap, tables_only=True) == []
     monkeypatch.undo()
     assert build(built).rebuilt == ("beta",)
 
