@@ -96,7 +96,8 @@ SEED = json.loads(
 ORDER_ADDED = {"isIsolated", "selfTradePreventionMode"}
 # Fields the live API has added since the seed was written (facts §5), per example.
 ADDED: dict[str, set[str]] = {
-    "transfer": {"transFrom", "transTo"},
+    # today's rows to or from an isolated pair name it (fromSymbol, toSymbol)
+    "transfer": {"transFrom", "transTo", "fromSymbol", "toSymbol"},
     "loan": {"txId"},
     "interestHistory": {"txId", "rawAsset"},
     "forceLiquidationRec": {"isIsolated"},
