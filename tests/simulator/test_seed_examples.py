@@ -94,10 +94,10 @@ SEED = json.loads(
 )
 
 ORDER_ADDED = {"isIsolated", "selfTradePreventionMode"}
+ISOLATED_PAIR = {"fromSymbol", "toSymbol"}
 # Fields the live API has added since the seed was written (facts §5), per example.
 ADDED: dict[str, set[str]] = {
-    # today's rows to or from an isolated pair name it (fromSymbol, toSymbol)
-    "transfer": {"transFrom", "transTo", "fromSymbol", "toSymbol"},
+    "transfer": {"transFrom", "transTo"},
     "loan": {"txId"},
     "interestHistory": {"txId", "rawAsset"},
     "forceLiquidationRec": {"isIsolated"},
@@ -216,7 +216,11 @@ def test_seed_example_shape(served: dict[str, Any], name: str) -> None:
     example = SEED[name]
     if name in ("openOrders", "allOrders"):
         example = [SEED["order"]]
-    assert_same_shape(example, served[name], ADDED.get(name, set()), name)
+    answer = served[name]
+    if name == "transfer":  # today's rows to or from an isolated pair name it; others do not
+        rows = [{k: v for k, v in r.items() if k not in ISOLATED_PAIR} for r in answer["rows"]]
+        answer = {**answer, "rows": rows}
+    assert_same_shape(example, answer, ADDED.get(name, set()), name)
 
 
 @pytest.mark.parametrize("name", ["openOrders", "allOrders"])
