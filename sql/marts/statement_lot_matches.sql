@@ -136,13 +136,67 @@ ranged as (
 ),
 
 buys as (
-    select * from ranged
+    select
+        *,
+        row_number() over (
+            partition by account, base_asset order by traded_at, symbol, trade_id
+        ) as buy_rank
+    from ranged
     where side = 'BUY'
 ),
 
 sells as (
     select * from ranged
     where side = 'SELL'
+),
+
+-- A sale's units [units_from, units_to) meet the buys whose units overlap them. A fill's
+-- units are positive, so along the buys both ends only grow and those buys are consecutive:
+-- after the buys ending at or before the sale's first unit, up to the last one starting
+-- before its end. Finding them by rank (as-of joins, then an equality join) keeps the match
+-- linear in the fills; an overlap join with an account's only key was quadratic in them.
+buy_ends as (
+    select
+        account,
+        base_asset,
+        units_to,
+        max(buy_rank) as buys_ended
+    from buys
+    group by all
+),
+
+buy_starts as (
+    select
+        account,
+        base_asset,
+        units_from,
+        max(buy_rank) as buys_started
+    from buys
+    group by all
+),
+
+sale_spans as (
+    select
+        sells.*,
+        coalesce(buy_ends.buys_ended, 0) + 1 as first_buy_rank,
+        buy_starts.buys_started as last_buy_rank
+    from sells
+    asof left join buy_ends
+        on sells.account = buy_ends.account
+        and sells.base_asset = buy_ends.base_asset
+        and buy_ends.units_to <= sells.units_from
+    asof inner join buy_starts
+        on sells.account = buy_starts.account
+        and sells.base_asset = buy_starts.base_asset
+        and buy_starts.units_from < sells.units_to
+),
+
+sale_buys as (
+    select
+        *,
+        unnest(range(first_buy_rank, last_buy_rank + 1)) as buy_rank
+    from sale_spans
+    where last_buy_rank >= first_buy_rank
 ),
 
 matches as (
@@ -170,11 +224,10 @@ matches as (
         sells.quote_amount as sell_quote_amount,
         sells.value_amount as sell_value_amount
     from buys
-    inner join sells
+    inner join sale_buys as sells
         on buys.account = sells.account
         and buys.base_asset = sells.base_asset
-        and buys.units_from < sells.units_to
-        and sells.units_from < buys.units_to
+        and buys.buy_rank = sells.buy_rank
 ),
 
 shares as (
