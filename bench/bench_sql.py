@@ -11,6 +11,10 @@ The capital flow (every fill's legs) and the published hourly rates are there fo
 90 and 180 days, as the exchange keeps them; the coverage ledger says so, and that every other
 stream was read from a day before the opening (asked with --since): so the principal is
 checked from the opening, interest and balances from where those streams start.
+
+Then the same number of lines in one account over a year (3.3 M fills: a market maker's),
+built and reconciled in the same run: per-account work that grows faster than the account's
+rows (a join on the account alone) shows there and not over 50 accounts.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from storage.coverage import CoverageLedger
 
 ACCOUNTS = 50
 LOANS_PER_ACCOUNT = 10
+ONE_ACCOUNT_HOURS = 365 * 24  # the one-account lake's span
 START = "TIMESTAMPTZ '2024-01-01 00:00:00+00'"
 START_MS = 1_704_067_200_000  # 2024-01-01 UTC
 HOUR_MS = 3_600_000
@@ -63,12 +68,19 @@ def _copy(con: duckdb.DuckDBPyConnection, lake: Path, stream: str, select: str) 
     )
 
 
-def generate(lake: Path, rows: int) -> dict[str, int]:
-    """Write a consistent lake with about `rows` ledger lines; returns the sizes used."""
-    trades = rows // 5  # three ledger lines each: base, quote, commission
-    charges = rows - 3 * trades
-    hours = max(2, math.ceil(charges / (ACCOUNTS * LOANS_PER_ACCOUNT)) - 1)
-    per_account = math.ceil(trades / ACCOUNTS)
+def generate(
+    lake: Path, rows: int, accounts: int = ACCOUNTS, hours: int | None = None
+) -> dict[str, int]:
+    """Write a consistent lake with about `rows` ledger lines over `accounts`; returns the
+    sizes used. Without `hours`, two fifths of the lines are interest charges (which sets the
+    span); with it, the span is `hours` and the fills take every line the charges leave."""
+    if hours is None:
+        trades = rows // 5  # three ledger lines each: base, quote, commission
+        charges = rows - 3 * trades
+        hours = max(2, math.ceil(charges / (accounts * LOANS_PER_ACCOUNT)) - 1)
+    else:
+        trades = (rows - accounts * LOANS_PER_ACCOUNT * (hours + 1)) // 3
+    per_account = math.ceil(trades / accounts)
     lake.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("set enable_progress_bar = false")
@@ -80,29 +92,29 @@ def generate(lake: Path, rows: int) -> dict[str, int]:
             {START} + to_hours({hours}) + interval 2 day as fetched_at
         """
     )
-    con.execute(f"create temp table transfers as {_transfers()}")
-    con.execute(f"create temp table loans as {_loans()}")
+    con.execute(f"create temp table transfers as {_transfers(accounts)}")
+    con.execute(f"create temp table loans as {_loans(accounts)}")
     _copy(con, lake, "transfers", "select * from transfers")
     _copy(con, lake, "loans", "select * from loans")
-    _copy(con, lake, "interest", _interest(hours))
-    con.execute(f"create temp table trades as {_trades(trades, per_account, hours)}")
+    _copy(con, lake, "interest", _interest(accounts, hours))
+    con.execute(f"create temp table trades as {_trades(accounts, trades, per_account, hours)}")
     _copy(con, lake, "trades", "select * from trades")
-    _copy(con, lake, "account_snapshots", _daily_snapshots(hours))
+    _copy(con, lake, "account_snapshots", _daily_snapshots(accounts, hours))
     end_ms = START_MS + (hours + 1) * HOUR_MS
     kept = {stream: max(START_MS, end_ms - ms) for stream, ms in RETENTION_MS.items()}
     _copy(con, lake, "capital_flow", _capital_flow(kept["capital_flow"]))
-    _copy(con, lake, "interest_rates", _rates(kept["interest_rates"], end_ms))
+    _copy(con, lake, "interest_rates", _rates(accounts, kept["interest_rates"], end_ms))
     con.close()
-    _cover(lake.parent, end_ms, kept)
-    return {"accounts": ACCOUNTS, "trades": trades, "hours": hours}
+    _cover(lake.parent, accounts, end_ms, kept)
+    return {"accounts": accounts, "trades": trades, "hours": hours}
 
 
-def _cover(data_dir: Path, end_ms: int, kept: dict[str, int]) -> None:
+def _cover(data_dir: Path, accounts: int, end_ms: int, kept: dict[str, int]) -> None:
     """The coverage ledger of one export per account, asked to read from a day before the
     opening; the streams the exchange keeps for a while only from where they start."""
     since = START_MS - DAY_MS
     with CoverageLedger(data_dir) as ledger:
-        for a in range(ACCOUNTS):
+        for a in range(accounts):
             account, run = f"acct{a}", f"bench-acct{a}"
             ledger.start_run(run, account, {"since_ms": since})
             for stream, partitions in COVERED:
@@ -148,43 +160,43 @@ def _capital_flow(from_ms: int) -> str:
     """
 
 
-def _rates(from_ms: int, end_ms: int) -> str:
+def _rates(accounts: int, from_ms: int, end_ms: int) -> str:
     """The published daily rate of USDT and BTC, one row an hour."""
     first, last = ((ms - START_MS) // HOUR_MS for ms in (from_ms, end_ms))
     return f"""
         select asset, cast(rate as decimal(38, 18)) as "dailyInterestRate",
             {START} + to_hours(h) as "timestamp", 0 as "vipLevel",
             {_meta(f"{START} + to_hours(h)", "asset")}
-        from params, range({ACCOUNTS}) as accounts (a),
+        from params, range({accounts}) as accounts (a),
             (values ('USDT', 0.0002), ('BTC', 0.0001)) as rates (asset, rate),
             range({first}, {last}) as hours (h)
     """
 
 
-def _transfers() -> str:
+def _transfers(accounts: int) -> str:
     return f"""
         select a * 10 + k as "txId", asset,
             cast(case asset when 'USDT' then 100000000 else 10000 end as decimal(38, 18)) as amount,
             'ROLL_IN' as "type", 'CONFIRMED' as status, t0 as "timestamp",
             'SPOT' as "transFrom", 'CROSS_MARGIN' as "transTo",
             cast(null as varchar) as "isolatedSymbol", {_meta("t0", "'ROLL_IN'")}
-        from params, range({ACCOUNTS}) as accounts (a), range(2) as assets (k),
+        from params, range({accounts}) as accounts (a), range(2) as assets (k),
             (select case k when 0 then 'USDT' else 'BTC' end as asset)
     """
 
 
-def _loans() -> str:
+def _loans(accounts: int) -> str:
     return f"""
         select a * 100 + l as "txId", 'USDT' as asset,
             cast(1000 as decimal(38, 18)) as principal, cast(1000 as decimal(38, 18)) as amount,
             cast(0 as decimal(38, 18)) as interest, 'MANUAL' as "type", 'CONFIRMED' as status,
             t0 + interval 1 minute as "timestamp", cast(null as varchar) as "isolatedSymbol",
             {_meta("t0", "'USDT'")}
-        from params, range({ACCOUNTS}) as accounts (a), range({LOANS_PER_ACCOUNT}) as loans (l)
+        from params, range({accounts}) as accounts (a), range({LOANS_PER_ACCOUNT}) as loans (l)
     """
 
 
-def _interest(hours: int) -> str:
+def _interest(accounts: int, hours: int) -> str:
     # hour 0 is the ON_BORROW charge at the borrow; hours 1.. are PERIODIC on the hour.
     # 1000 x 0.0002 / 24 = 0.008333..., ceil to 8 decimals: 0.00833334
     per_loan = hours + 1
@@ -202,12 +214,12 @@ def _interest(hours: int) -> str:
         from params, (
             select i, i % {per_loan} as h, (i // {per_loan}) % {LOANS_PER_ACCOUNT} as l,
                 i // ({per_loan} * {LOANS_PER_ACCOUNT}) as a
-            from range({ACCOUNTS * LOANS_PER_ACCOUNT * per_loan}) as charges (i)
+            from range({accounts * LOANS_PER_ACCOUNT * per_loan}) as charges (i)
         )
     """
 
 
-def _trades(trades: int, per_account: int, hours: int) -> str:
+def _trades(accounts: int, trades: int, per_account: int, hours: int) -> str:
     # whole minutes from t0 + 1 h, so no fill falls between a snapshot (23:59:59) and midnight
     span_minutes = (hours - 1) * 60
     return f"""
@@ -219,18 +231,18 @@ def _trades(trades: int, per_account: int, hours: int) -> str:
             buyer as "isBuyer", not buyer as "isMaker", true as "isBestMatch",
             false as "isIsolated", traded_at as "time", {_meta("traded_at", "'BTCUSDT'")}
         from params, (
-            select i as id, i % {ACCOUNTS} as a, i % 2 = 0 as buyer,
+            select i as id, i % {accounts} as a, i % 2 = 0 as buyer,
                 cast(40000 + i % 1000 as decimal(20, 2)) as price,
                 cast((10 + i % 7) * 0.0001 as decimal(20, 8)) as qty,
                 {START} + interval 1 hour
-                    + to_minutes(cast((i // {ACCOUNTS}) * {span_minutes} // {per_account}
+                    + to_minutes(cast((i // {accounts}) * {span_minutes} // {per_account}
                         as bigint)) as traded_at
             from range({trades}) as fills (i)
         )
     """
 
 
-def _daily_snapshots(hours: int) -> str:
+def _daily_snapshots(accounts: int, hours: int) -> str:
     """What the generated history implies at 23:59:59 of every day it covers."""
     return f"""
         with effects as (
@@ -249,10 +261,10 @@ def _daily_snapshots(hours: int) -> str:
             from trades
             union all
             select 'acct' || a, 'USDT', t0 + to_hours(h), 0, 0.00833334 * {LOANS_PER_ACCOUNT}
-            from params, range({ACCOUNTS}) as accounts (a), range(1, {hours + 1}) as hours (h)
+            from params, range({accounts}) as accounts (a), range(1, {hours + 1}) as hours (h)
             union all
             select 'acct' || a, 'USDT', t0 + interval 1 minute, 0, 0.00833334 * {LOANS_PER_ACCOUNT}
-            from params, range({ACCOUNTS}) as accounts (a)
+            from params, range({accounts}) as accounts (a)
         ),
         daily as (
             select acct, asset, date_trunc('day', timezone('UTC', t)) as day,
@@ -287,11 +299,24 @@ def _daily_snapshots(hours: int) -> str:
 
 
 def run(rows: int = 10_000_000) -> dict[str, Any]:
+    """Build + reconcile `rows` ledger lines over 50 accounts, then the same number in one
+    account (a year of a market maker's fills), side by side: a model whose cost grows faster
+    than an account's rows shows as a one-account rate far below the many-account one."""
+    many = measure(rows, ACCOUNTS)
+    one = measure(rows, 1, ONE_ACCOUNT_HOURS)
+    return {
+        **many,
+        "one_account": one,
+        "one_account_vs_many": round(one["rows_per_second"] / many["rows_per_second"], 2),
+    }
+
+
+def measure(rows: int, accounts: int, hours: int | None = None) -> dict[str, Any]:
     """Generate a lake of about `rows` ledger lines, then time build + reconcile."""
     with tempfile.TemporaryDirectory(prefix="bench_sql_") as tmp:
         data_dir = Path(tmp)
         started = time.perf_counter()
-        sizes = generate(data_dir / "lake", rows)
+        sizes = generate(data_dir / "lake", rows, accounts, hours)
         generated = time.perf_counter() - started
         started = time.perf_counter()
         result = build(data_dir)
