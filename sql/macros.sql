@@ -206,19 +206,28 @@ create or replace macro valued(amount, price) as (
     cast(cast(amount as decimal(38, 10)) * cast(price as decimal(38, 10)) as decimal(38, 18))
 );
 
--- The share of `amount` that units (from_units, to_units] of a fill of `units` carry:
--- amount x units / fill units, as the difference of two cumulative shares rounded down to 10
--- decimals, so a fill's shares add up to its amount exactly (integer arithmetic in 1e-10 of
--- the amount and 1e-8 of the units: Binance quantities carry at most 8 decimals).
-create or replace macro share_of(amount, from_units, to_units, units) as (
+-- An amount in integers of 1e-10 and a quantity in integers of 1e-8 (Binance quantities carry
+-- at most 8 decimals), rounded: the terms of share_of. Each rescale of a DECIMAL(38, _) is a
+-- 128-bit division, so a model converts each value once, not in every share.
+create or replace macro in_e10(amount) as (
+    cast(cast(amount as decimal(38, 10)) * 10000000000 as hugeint)
+);
+
+create or replace macro in_e8(units) as (
+    cast(cast(units as decimal(38, 8)) * 100000000 as hugeint)
+);
+
+-- The share of an amount (in_e10) that units (from_e8, to_e8] of a fill of units_e8 carry
+-- (in_e8): amount x units / fill units, as the difference of two cumulative shares rounded
+-- down to 10 decimals, so a fill's shares add up to its amount exactly. The cumulative share
+-- at 0 is 0 and at the fill's units is the amount: no division for those.
+create or replace macro share_of(amount_e10, from_e8, to_e8, units_e8) as (
     cast(cast(
         (
-            cast(cast(amount as decimal(38, 10)) * 10000000000 as hugeint)
-            * cast(cast(to_units as decimal(38, 8)) * 100000000 as hugeint)
-            // cast(cast(units as decimal(38, 8)) * 100000000 as hugeint)
-            - cast(cast(amount as decimal(38, 10)) * 10000000000 as hugeint)
-            * cast(cast(from_units as decimal(38, 8)) * 100000000 as hugeint)
-            // cast(cast(units as decimal(38, 8)) * 100000000 as hugeint)
+            case
+                when to_e8 = units_e8 then amount_e10 else amount_e10 * to_e8 // units_e8
+            end
+            - case when from_e8 = 0 then 0 else amount_e10 * from_e8 // units_e8 end
         ) as decimal(38, 0)
     ) * cast(0.0000000001 as decimal(38, 10)) as decimal(38, 18))
 );

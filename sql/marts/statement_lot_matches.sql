@@ -65,31 +65,56 @@ fills as (
     where not coalesce(trades.is_isolated, false)
 ),
 
-quote_prices as (
-    select
-        fills.*,
-        case
-            when fills.quote_asset = fills.report_currency then 1 else prices.close_price
-        end as quote_close
+fill_days as (
+    select distinct
+        account,
+        cast(traded_at as date) as fill_day
     from fills
+),
+
+priced_assets as (
+    select distinct
+        account,
+        asset
+    from prices
+),
+
+-- The close in force on each day with fills, per priced asset: the day's close or the latest
+-- before it. The fills join it on the day; an as-of join of the fills themselves would sort
+-- every fill, twice, even when there is no close at all.
+day_closes as (
+    select
+        fill_days.account,
+        priced_assets.asset,
+        fill_days.fill_day,
+        prices.close_price
+    from fill_days
+    inner join priced_assets on fill_days.account = priced_assets.account
     asof left join prices
-        on fills.account = prices.account
-        and fills.quote_asset = prices.asset
-        and prices.price_day <= cast(fills.traded_at as date)
+        on priced_assets.account = prices.account
+        and priced_assets.asset = prices.asset
+        and prices.price_day <= fill_days.fill_day
 ),
 
 fee_prices as (
     select
-        quote_prices.*,
+        fills.*,
         case
-            when quote_prices.commission_asset = quote_prices.report_currency then 1
-            else prices.close_price
+            when fills.quote_asset = fills.report_currency then 1 else quote_closes.close_price
+        end as quote_close,
+        case
+            when fills.commission_asset = fills.report_currency then 1
+            else fee_closes.close_price
         end as fee_close
-    from quote_prices
-    asof left join prices
-        on quote_prices.account = prices.account
-        and quote_prices.commission_asset = prices.asset
-        and prices.price_day <= cast(quote_prices.traded_at as date)
+    from fills
+    left join day_closes as quote_closes
+        on fills.account = quote_closes.account
+        and fills.quote_asset = quote_closes.asset
+        and cast(fills.traded_at as date) = quote_closes.fill_day
+    left join day_closes as fee_closes
+        on fills.account = fee_closes.account
+        and fills.commission_asset = fee_closes.asset
+        and cast(fills.traded_at as date) = fee_closes.fill_day
 ),
 
 sized as (
@@ -126,7 +151,11 @@ ranged as (
     select
         *,
         sum(units) over running - units as units_from,
-        sum(units) over running as units_to
+        sum(units) over running as units_to,
+        -- a fill's units and amounts in the integers share_of takes, once per fill
+        in_e8(units) as units_e8,
+        in_e10(quote_amount) as quote_e10,
+        in_e10(value_amount) as value_e10
     from legs
     window running as (
         partition by account, base_asset, side
@@ -210,19 +239,37 @@ matches as (
         buys.trade_id as buy_trade_id,
         buys.symbol as buy_symbol,
         buys.quote_asset as buy_quote,
-        buys.units_from as buy_from,
-        buys.units as buy_units,
-        buys.quote_amount as buy_quote_amount,
-        buys.value_amount as buy_value_amount,
+        buys.units_e8 as buy_units_e8,
+        buys.quote_e10 as buy_quote_e10,
+        buys.value_e10 as buy_value_e10,
+        -- where the match lies in each fill's units: one fill's range starts it, so the
+        -- other's offset is 0, and one ends it, so its end is its own units
+        case
+            when sells.units_from > buys.units_from
+                then in_e8(sells.units_from - buys.units_from)
+            else 0
+        end as buy_from_e8,
+        case
+            when sells.units_to < buys.units_to then in_e8(sells.units_to - buys.units_from)
+            else buys.units_e8
+        end as buy_to_e8,
         sells.trade_key as sell_key,
         sells.traded_at as sell_at,
         sells.trade_id as sell_trade_id,
         sells.symbol as sell_symbol,
         sells.quote_asset as sell_quote,
-        sells.units_from as sell_from,
-        sells.units as sell_units,
-        sells.quote_amount as sell_quote_amount,
-        sells.value_amount as sell_value_amount
+        sells.units_e8 as sell_units_e8,
+        sells.quote_e10 as sell_quote_e10,
+        sells.value_e10 as sell_value_e10,
+        case
+            when buys.units_from > sells.units_from
+                then in_e8(buys.units_from - sells.units_from)
+            else 0
+        end as sell_from_e8,
+        case
+            when buys.units_to < sells.units_to then in_e8(buys.units_to - sells.units_from)
+            else sells.units_e8
+        end as sell_to_e8
     from buys
     inner join sale_buys as sells
         on buys.account = sells.account
@@ -234,14 +281,10 @@ shares as (
     select
         *,
         match_to - match_from as matched_qty,
-        share_of(buy_quote_amount, match_from - buy_from, match_to - buy_from, buy_units)
-            as cost_quote,
-        share_of(buy_value_amount, match_from - buy_from, match_to - buy_from, buy_units)
-            as cost_value,
-        share_of(sell_quote_amount, match_from - sell_from, match_to - sell_from, sell_units)
-            as proceeds_quote,
-        share_of(sell_value_amount, match_from - sell_from, match_to - sell_from, sell_units)
-            as proceeds_value,
+        share_of(buy_quote_e10, buy_from_e8, buy_to_e8, buy_units_e8) as cost_quote,
+        share_of(buy_value_e10, buy_from_e8, buy_to_e8, buy_units_e8) as cost_value,
+        share_of(sell_quote_e10, sell_from_e8, sell_to_e8, sell_units_e8) as proceeds_quote,
+        share_of(sell_value_e10, sell_from_e8, sell_to_e8, sell_units_e8) as proceeds_value,
         (sell_at, sell_trade_id) > (buy_at, buy_trade_id) as sale_closes
     from matches
 ),
