@@ -25,7 +25,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -192,12 +193,14 @@ def _materialization(sql: str, layer: str) -> str:
     return declared.group(1) if declared else LAYERS[layer]
 
 
-def _scope(sql: str) -> str:
+def _scope(sql: str, path: Path) -> str:
     declared = re.search(r"^--\s*scope:\s*(.+?)\s*$", sql, flags=re.MULTILINE)
     if declared is None:
         return "account"
     if declared.group(1) != ALL_ACCOUNTS:
-        raise DataTestDeclarationError(f"unknown `-- scope: {declared.group(1)}`")
+        raise BuildError(
+            f"{path}: unknown `-- scope: {declared.group(1)}` (the one scope is `{ALL_ACCOUNTS}`)"
+        )
     return ALL_ACCOUNTS
 
 
@@ -214,12 +217,12 @@ def _read_models(sql_dir: Path) -> dict[str, Model]:
         depends_on = read_relations(sql) & files.keys() - {name}
         tests = declared_tests(name, sql) + tuple(t for t in singular if t.model == name)
         models[name] = Model(
-            name, path, _materialization(sql, layer), sql, depends_on, tests, _scope(sql)
+            name, path, _materialization(sql, layer), sql, depends_on, tests, _scope(sql, path)
         )
     for model in models.values():
         narrower = {d for d in model.depends_on if models[d].scope != model.scope}
         if model.scope == ALL_ACCOUNTS and narrower:
-            raise DataTestDeclarationError(
+            raise BuildError(
                 f"{model.name} is built from all accounts but reads {sorted(narrower)}"
             )
     return models
@@ -528,6 +531,29 @@ def _open_build(path: Path, data_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+@contextmanager
+def _tested_build(
+    path: Path,
+    data_dir: Path,
+    lake: Storage,
+    settings: Settings,
+    ledger: Ledger,
+    models: list[Model],
+    accounts: frozenset[str] | None = None,
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, tuple[DataTestResult, ...], list[Failure]]]:
+    """The models built into the database file at `path` (every account, or `accounts` alone)
+    and their data tests run: its connection, the results and the failures by account, open
+    for the caller to add to; checkpointed and closed after."""
+    con = _open_build(path, data_dir)
+    try:
+        _build_into(con, lake, settings, ledger, models, accounts)
+        results = run_data_tests(con, data_tests(models))
+        yield con, results, failures_by_account(con, results, SAMPLE_ROWS)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+
 def _build_whole(
     data_dir: Path,
     lake: Storage,
@@ -539,16 +565,10 @@ def _build_whole(
     """Every account, into a temporary file renamed over the warehouse when it is whole."""
     temp = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.tmp"
     try:
-        con = _open_build(temp, data_dir)
-        try:
-            _build_into(con, lake, settings, ledger, models)
-            results = run_data_tests(con, data_tests(models))
-            failures = failures_by_account(con, results, SAMPLE_ROWS)
+        with _tested_build(temp, data_dir, lake, settings, ledger, models) as built:
+            con, results, failures = built
             record(con, inputs, failures, _all_accounts(models))
             _record_data_tests(con, results)
-            con.execute("checkpoint")
-        finally:
-            con.close()
         make_private(temp)
         os.replace(temp, data_dir / WAREHOUSE_NAME)
     finally:
@@ -574,15 +594,8 @@ def _rebuild_accounts(
             return kept_results(con, data_tests(models), SAMPLE_ROWS)
     piece = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.accounts.tmp"
     try:
-        con = _open_build(piece, data_dir)
-        try:
-            _build_into(con, lake, settings, ledger, models, accounts)
-            failures = failures_by_account(
-                con, run_data_tests(con, data_tests(models)), SAMPLE_ROWS
-            )
-            con.execute("checkpoint")
-        finally:
-            con.close()
+        with _tested_build(piece, data_dir, lake, settings, ledger, models, accounts) as built:
+            failures = built[2]
         if any(f.account is None and f.test.model not in _all_accounts(models) for f in failures):
             return None
         try:

@@ -92,6 +92,18 @@ def test_tests_are_declared_beside_their_models(tmp_path: Path) -> None:
         load_models(tmp_path)
 
 
+def test_a_model_scope_is_declared_or_refused(tmp_path: Path) -> None:
+    write_models(tmp_path, stg_a="-- scope: all accounts\nselect 1 as id", stg_b="select 2 as id")
+    scopes = {m.name: m.scope for m in load_models(tmp_path)}
+    assert scopes == {"stg_a": "all accounts", "stg_b": "account"}
+    write_models(tmp_path, stg_a="-- scope: everyone\nselect 1 as id")
+    with pytest.raises(BuildError, match=r"stg_a\.sql: unknown `-- scope: everyone`"):
+        load_models(tmp_path)
+    write_models(tmp_path, stg_a="-- scope: all accounts\nselect * from stg_b")
+    with pytest.raises(BuildError, match=r"stg_a is built from all accounts but reads \['stg_b'\]"):
+        load_models(tmp_path)
+
+
 def test_every_model_is_in_the_warehouse(base_lake: BuiltLake) -> None:
     names = {row[0] for row in base_lake.query("select table_name from information_schema.tables")}
     streams = ("loans", "repays", "interest", "transfers", "liquidations", "orders", "trades")
