@@ -217,6 +217,17 @@ create or replace macro in_e8(units) as (
     cast(cast(units as decimal(38, 8)) * 100000000 as hugeint)
 );
 
+-- Where a match of two fills lies in one fill's units, (from_e8, to_e8] for share_of: one of
+-- the two fills' ranges starts the match and one ends it, so the start is 0 unless the other
+-- fill starts later, and the end is the fill's own units unless the other one ends sooner.
+create or replace macro match_start_e8(own_from, other_from) as (
+    case when other_from > own_from then in_e8(other_from - own_from) else 0 end
+);
+
+create or replace macro match_end_e8(own_from, own_to, own_units_e8, other_to) as (
+    case when other_to < own_to then in_e8(other_to - own_from) else own_units_e8 end
+);
+
 -- The share of an amount (in_e10) that units (from_e8, to_e8] of a fill of units_e8 carry
 -- (in_e8): amount x units / fill units, as the difference of two cumulative shares rounded
 -- down to 10 decimals, so a fill's shares add up to its amount exactly. The cumulative share

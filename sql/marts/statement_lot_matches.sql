@@ -40,6 +40,7 @@ fills as (
         trades.symbol,
         trades.side,
         trades.traded_at,
+        cast(trades.traded_at as date) as fill_day,
         trades.price,
         trades.qty,
         trades.commission,
@@ -68,7 +69,7 @@ fills as (
 fill_days as (
     select distinct
         account,
-        cast(traded_at as date) as fill_day
+        fill_day
     from fills
 ),
 
@@ -110,11 +111,11 @@ fee_prices as (
     left join day_closes as quote_closes
         on fills.account = quote_closes.account
         and fills.quote_asset = quote_closes.asset
-        and cast(fills.traded_at as date) = quote_closes.fill_day
+        and fills.fill_day = quote_closes.fill_day
     left join day_closes as fee_closes
         on fills.account = fee_closes.account
         and fills.commission_asset = fee_closes.asset
-        and cast(fills.traded_at as date) = fee_closes.fill_day
+        and fills.fill_day = fee_closes.fill_day
 ),
 
 sized as (
@@ -152,6 +153,8 @@ ranged as (
         *,
         sum(units) over running - units as units_from,
         sum(units) over running as units_to,
+        -- a buy's rank among the account's buys of its base asset, which the sales meet
+        row_number() over running as side_rank,
         -- a fill's units and amounts in the integers share_of takes, once per fill
         in_e8(units) as units_e8,
         in_e10(quote_amount) as quote_e10,
@@ -167,9 +170,7 @@ ranged as (
 buys as (
     select
         *,
-        row_number() over (
-            partition by account, base_asset order by traded_at, symbol, trade_id
-        ) as buy_rank
+        side_rank as buy_rank
     from ranged
     where side = 'BUY'
 ),
@@ -242,17 +243,9 @@ matches as (
         buys.units_e8 as buy_units_e8,
         buys.quote_e10 as buy_quote_e10,
         buys.value_e10 as buy_value_e10,
-        -- where the match lies in each fill's units: one fill's range starts it, so the
-        -- other's offset is 0, and one ends it, so its end is its own units
-        case
-            when sells.units_from > buys.units_from
-                then in_e8(sells.units_from - buys.units_from)
-            else 0
-        end as buy_from_e8,
-        case
-            when sells.units_to < buys.units_to then in_e8(sells.units_to - buys.units_from)
-            else buys.units_e8
-        end as buy_to_e8,
+        -- where the match lies in each fill's units
+        match_start_e8(buys.units_from, sells.units_from) as buy_from_e8,
+        match_end_e8(buys.units_from, buys.units_to, buys.units_e8, sells.units_to) as buy_to_e8,
         sells.trade_key as sell_key,
         sells.traded_at as sell_at,
         sells.trade_id as sell_trade_id,
@@ -261,15 +254,9 @@ matches as (
         sells.units_e8 as sell_units_e8,
         sells.quote_e10 as sell_quote_e10,
         sells.value_e10 as sell_value_e10,
-        case
-            when buys.units_from > sells.units_from
-                then in_e8(buys.units_from - sells.units_from)
-            else 0
-        end as sell_from_e8,
-        case
-            when buys.units_to < sells.units_to then in_e8(buys.units_to - sells.units_from)
-            else sells.units_e8
-        end as sell_to_e8
+        match_start_e8(sells.units_from, buys.units_from) as sell_from_e8,
+        match_end_e8(sells.units_from, sells.units_to, sells.units_e8, buys.units_to)
+            as sell_to_e8
     from buys
     inner join sale_buys as sells
         on buys.account = sells.account
