@@ -77,6 +77,16 @@ windows as (
         and coverage.partition_key = ''
 ),
 
+-- the ledger's lines from where the capital flow was read on, before any typed row is made of
+-- them: the flow is kept 90 days, so most of a long history is left out here
+checked_ledger as (
+    select ledger.*
+    from ledger
+    semi join windows
+        on ledger.account = windows.account
+        and ledger.ledger_at >= windows.checked_from
+),
+
 typed_transfers as (
     select
         account,
@@ -150,7 +160,7 @@ typed_fills as (
         status,
         entry_key as row_key,
         'fill ' || symbol || ' id ' || trade_id || ' ' || leg || ' leg' as typed_row
-    from ledger
+    from checked_ledger
     where source_stream = 'trades'
 ),
 
@@ -168,7 +178,7 @@ typed_interest as (
         status,
         entry_key as row_key,
         'charge paid in BNB txId ' || tx_id as typed_row
-    from ledger
+    from checked_ledger
     where entry_type = 'INTEREST_CONVERTED'
 ),
 
