@@ -35,16 +35,102 @@ bounds as (
     from instants
 ),
 
-assigned as (
+-- The lines are summed per hour before they meet the intervals: the as-of join then sorts the
+-- hours, not the lines. An hour with a snapshot instant inside it (its first and last lines
+-- fall in different intervals) is assigned line by line instead.
+hours as (
     select
-        ledger.*,
+        account,
+        asset,
+        entry_type,
+        status,
+        date_trunc('hour', ledger_at) as ledger_hour,
+        min(ledger_at) as first_at,
+        max(ledger_at) as last_at,
+        sum(balance_effect) as balance_effects,
+        sum(principal_effect) as principal_effects,
+        sum(interest_effect) as interest_effects,
+        count(*) filter (where principal_effect <> 0) as principal_rows,
+        count(*) filter (where interest_effect <> 0) as interest_rows,
+        count(*) filter (where balance_effect <> 0) as balance_rows,
+        count(*) as ledger_rows
+    from ledger
+    group by all
+),
+
+hour_starts as (
+    select
+        hours.*,
         bounds.interval_start,
         bounds.interval_end
+    from hours
+    asof left join bounds
+        on hours.account = bounds.account
+        and hours.asset = bounds.asset
+        and bounds.interval_end >= hours.first_at
+),
+
+hour_spans as (
+    select
+        hour_starts.*,
+        bounds.interval_end as last_interval_end
+    from hour_starts
+    asof left join bounds
+        on hour_starts.account = bounds.account
+        and hour_starts.asset = bounds.asset
+        and bounds.interval_end >= hour_starts.last_at
+),
+
+-- an hour whose first and last lines have no interval is after the last snapshot: not yet
+split_hours as (
+    select
+        account,
+        asset,
+        entry_type,
+        status,
+        ledger_hour
+    from hour_spans
+    where interval_end is distinct from last_interval_end
+),
+
+split_lines as (
+    select ledger.*
     from ledger
+    semi join split_hours
+        on ledger.account = split_hours.account
+        and ledger.asset = split_hours.asset
+        and ledger.entry_type = split_hours.entry_type
+        and ledger.status is not distinct from split_hours.status
+        and date_trunc('hour', ledger.ledger_at) = split_hours.ledger_hour
+),
+
+-- the lines of the split hours, each in its interval, in the shape of an hour of its own
+assigned_lines as (
+    select
+        split_lines.account,
+        split_lines.asset,
+        bounds.interval_start,
+        bounds.interval_end,
+        split_lines.entry_type,
+        split_lines.status,
+        split_lines.balance_effect as balance_effects,
+        split_lines.principal_effect as principal_effects,
+        split_lines.interest_effect as interest_effects,
+        cast(split_lines.principal_effect <> 0 as int) as principal_rows,
+        cast(split_lines.interest_effect <> 0 as int) as interest_rows,
+        cast(split_lines.balance_effect <> 0 as int) as balance_rows,
+        1 as ledger_rows
+    from split_lines
     asof inner join bounds
-        on ledger.account = bounds.account
-        and ledger.asset = bounds.asset
-        and bounds.interval_end >= ledger.ledger_at
+        on split_lines.account = bounds.account
+        and split_lines.asset = bounds.asset
+        and bounds.interval_end >= split_lines.ledger_at
+),
+
+whole_hours as (
+    select * exclude (ledger_hour, first_at, last_at, last_interval_end)
+    from hour_spans
+    where interval_end = last_interval_end
 ),
 
 -- each young PENDING row's effects, listed per interval and side
@@ -81,14 +167,18 @@ by_type as (
         interval_end,
         entry_type,
         status,
-        sum(balance_effect) as balance_effects,
-        sum(principal_effect) as principal_effects,
-        sum(interest_effect) as interest_effects,
-        count(*) filter (where principal_effect <> 0) as principal_rows,
-        count(*) filter (where interest_effect <> 0) as interest_rows,
-        count(*) filter (where balance_effect <> 0) as balance_rows,
-        count(*) as ledger_rows
-    from assigned
+        sum(balance_effects) as balance_effects,
+        sum(principal_effects) as principal_effects,
+        sum(interest_effects) as interest_effects,
+        sum(principal_rows) as principal_rows,
+        sum(interest_rows) as interest_rows,
+        sum(balance_rows) as balance_rows,
+        sum(ledger_rows) as ledger_rows
+    from (
+        select * from whole_hours
+        union all by name
+        select * from assigned_lines
+    ) as hour_and_line_terms
     group by all
 ),
 
