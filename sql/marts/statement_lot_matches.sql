@@ -141,11 +141,19 @@ legs as (
         case side when 'BUY' then qty - base_fee else qty + base_fee end as units,
         case side when 'BUY' then quote_qty + quote_fee else quote_qty - quote_fee end
             as quote_amount,
-        case side
-            when 'BUY' then valued(quote_qty + quote_fee, quote_close) + other_fee_value
-            else valued(quote_qty - quote_fee, quote_close) - other_fee_value
-        end as value_amount
+        -- a fill in the reporting currency, with no fee in a third asset, is worth its quote
+        -- amount: no product to take
+        quote_close = 1 and other_fee_value = 0 as is_worth_quote
     from sized
+),
+
+-- a fill's units and amounts in the integers share_of takes, once per fill
+converted as (
+    select
+        *,
+        in_e8(units) as units_e8,
+        in_e10(quote_amount) as quote_e10
+    from legs
 ),
 
 ranged as (
@@ -155,11 +163,13 @@ ranged as (
         sum(units) over running as units_to,
         -- a buy's rank among the account's buys of its base asset, which the sales meet
         row_number() over running as side_rank,
-        -- a fill's units and amounts in the integers share_of takes, once per fill
-        in_e8(units) as units_e8,
-        in_e10(quote_amount) as quote_e10,
-        in_e10(value_amount) as value_e10
-    from legs
+        case
+            when is_worth_quote then quote_e10
+            when side = 'BUY'
+                then in_e10(valued(quote_qty + quote_fee, quote_close) + other_fee_value)
+            else in_e10(valued(quote_qty - quote_fee, quote_close) - other_fee_value)
+        end as value_e10
+    from converted
     window running as (
         partition by account, base_asset, side
         order by traded_at, symbol, trade_id
