@@ -42,10 +42,11 @@ def run() -> dict[str, Any]:
         data = Path(tmp) / "data"
         command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
         command += ["--data-dir", str(data)]
-        seconds, peak_mb = measured(command, env)
+        export = measured(command, env)
+        seconds, peak_mb = export.seconds, export.peak_mb
         before, rows = _lake_files(data), lake_rows(data)
         reset_stats(url)
-        noop_seconds, _ = measured(command, env)
+        noop_seconds = measured(command, env).seconds
         noop_requests = stats(url)["totals"]["requests"]
         written = len(_lake_files(data) - before)
     partitions = _partitions(before)

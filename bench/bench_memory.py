@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,20 @@ BUILD_ROWS = 2_500_000
 FLAT_WITHIN = 0.10
 
 
-def measured(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run a command to its end: (seconds, peak resident MB). Its stderr goes to a file, not a
-    pipe, which a chatty child would fill and block on before it is read."""
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_mb: float
+    # The kernel starts a child's peak (ru_maxrss) from its parent's at the fork, so no peak
+    # reads below this one: a parent that had grown to gigabytes would hide the child's own.
+    floor_mb: float
+
+
+def measured(command: list[str], env: dict[str, str]) -> Measured:
+    """Run a command to its end: its seconds and peak resident MB, and the floor under that
+    peak. Its stderr goes to a file, not a pipe, which a chatty child would fill and block on
+    before it is read."""
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     with tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stderr=stderr)
@@ -40,7 +52,7 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float]:
             stderr.seek(0)
             errors = stderr.read().decode(errors="replace")
             raise RuntimeError(f"{command[3]} failed: {errors[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+    return Measured(seconds, usage.ru_maxrss / 1024, floor)
 
 
 def lake_rows(data: Path) -> int:
@@ -60,43 +72,33 @@ def export_peak(scenario: str) -> dict[str, Any]:
         data = Path(tmp) / "data"
         command = [sys.executable, "-m", "cli", "export", "--no-prefect", "--no-progress"]
         command += ["--data-dir", str(data), "--since", "2000-01-01"]
-        seconds, peak = measured(command, env)
+        export = measured(command, env)
         rows = lake_rows(data)
     return {
         "scenario": scenario,
         "rows": rows,
-        "seconds": round(seconds, 1),
-        "peak_mb": round(peak),
+        "seconds": round(export.seconds, 1),
+        "peak_mb": round(export.peak_mb),
+        "parent_peak_mb": round(export.floor_mb),
     }
-
-
-# The lake is generated in a process of its own: the kernel starts a child's peak (ru_maxrss)
-# from its parent's at the fork, so a parent that had generated gigabytes in DuckDB would
-# report its own peak as the build's.
-GENERATE = (
-    "import sys; from pathlib import Path; from bench.bench_sql import generate; "
-    "lake, rows, accounts, hours = sys.argv[1:]; "
-    "generate(Path(lake), int(rows), int(accounts), int(hours) if hours else None)"
-)
 
 
 def build_peak(rows: int, accounts: int = ACCOUNTS, hours: int | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_memory_build_") as tmp:
         data = Path(tmp)
         lake = str(data / "lake")
-        hours_arg = "" if hours is None else str(hours)
-        subprocess.run(
-            [sys.executable, "-c", GENERATE, lake, str(rows), str(accounts), hours_arg], check=True
-        )
+        # generated in a process of its own: this one's peak is the floor of the build's
+        generate = [sys.executable, "-m", "bench.bench_sql", "generate", lake, str(rows)]
+        generate += [str(accounts)] + ([] if hours is None else [str(hours)])
+        subprocess.run(generate, check=True)
         command = [sys.executable, "-m", "cli", "build", "--data-dir", str(data)]
-        floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        seconds, peak = measured(command, dict(os.environ))
+        build = measured(command, dict(os.environ))
     return {
         "ledger_rows": rows,
         "accounts": accounts,
-        "seconds": round(seconds, 1),
-        "peak_mb": round(peak),
-        "parent_peak_mb": round(floor),  # the least a child's peak can read
+        "seconds": round(build.seconds, 1),
+        "peak_mb": round(build.peak_mb),
+        "parent_peak_mb": round(build.floor_mb),  # the least a child's peak can read
     }
 
 

@@ -20,6 +20,7 @@ rows (a join on the account alone) shows there and not over 50 accounts.
 from __future__ import annotations
 
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -341,5 +342,15 @@ def measure(rows: int, accounts: int, hours: int | None = None) -> dict[str, Any
     }
 
 
+def main(argv: list[str]) -> None:
+    """`python -m bench.bench_sql`: the benchmark. `... generate LAKE ROWS ACCOUNTS [HOURS]`:
+    only the lake, in a process of its own (bench_memory measures the build alone)."""
+    if argv[:1] == ["generate"]:
+        lake, rows, accounts, *hours = argv[1:]
+        generate(Path(lake), int(rows), int(accounts), int(hours[0]) if hours else None)
+    else:
+        print(run())
+
+
 if __name__ == "__main__":
-    print(run())
+    main(sys.argv[1:])
