@@ -716,11 +716,16 @@ def _bound_resources(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         except duckdb.Error as exc:
             raise BuildError(f"{variable}={value!r}: {first_line(exc)}") from None
     con.execute("set preserve_insertion_order = false")
-    # An as-of join whose left side DuckDB guesses small runs as a nested loop, every row
-    # against every row: int_interval_terms' hours, guessed at 10 rows, were 43,800 of one
-    # account. The sort-merge join costs little on a small side and stays linear on a large one.
-    con.execute("set asof_loop_join_threshold = 0")
+    _sort_merge_as_of_joins(con)
     con.execute("set temp_directory = " + _literal(str(data_dir / ".duckdb-spill")))
+
+
+def _sort_merge_as_of_joins(con: duckdb.DuckDBPyConnection) -> None:
+    """An as-of join whose left side DuckDB guesses small runs as a nested loop, every row
+    against every row: int_interval_terms' hours, guessed at 10 rows, were 43,800 of one
+    account. The sort-merge join costs little on a small side and stays linear on a large one.
+    Builds and readers both (the report views join as of a time when they are read)."""
+    con.execute("set asof_loop_join_threshold = 0")
 
 
 def _search_data_dir(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
@@ -740,6 +745,7 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
         raise WarehouseError(f"no warehouse at {warehouse}: run `margin-etl build` first")
     con = _open_when_free(warehouse)
     _search_data_dir(con, warehouse.parent)
+    _sort_merge_as_of_joins(con)
     return con
 
 
