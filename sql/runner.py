@@ -522,9 +522,6 @@ def _open_build(path: Path, data_dir: Path) -> duckdb.DuckDBPyConnection:
         _bound_resources(con, data_dir)
         _search_data_dir(con, data_dir)
         _load_chart(con, data_dir)
-        # an as-of join whose left side is estimated small (a CTE) would run as a loop
-        # join over every pair: minutes on a large lake
-        con.execute("set asof_loop_join_threshold = 0")
     except BaseException:
         con.close()
         raise
@@ -721,10 +718,10 @@ def _bound_resources(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
 
 
 def _sort_merge_as_of_joins(con: duckdb.DuckDBPyConnection) -> None:
-    """An as-of join whose left side DuckDB guesses small runs as a nested loop, every row
-    against every row: int_interval_terms' hours, guessed at 10 rows, were 43,800 of one
-    account. The sort-merge join costs little on a small side and stays linear on a large one.
-    Builds and readers both (the report views join as of a time when they are read)."""
+    """An as-of join whose left side DuckDB guesses small (a CTE, an aggregate) runs as a
+    nested loop over every pair: minutes on a large lake (int_interval_terms' hours, guessed
+    at 10 rows, are 43,800 in one account's year). The sort-merge join costs little on a
+    small side. Builds and readers both: the report views join as of a time when read."""
     con.execute("set asof_loop_join_threshold = 0")
 
 
