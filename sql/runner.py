@@ -63,6 +63,7 @@ from sql.increments import (
 )
 from storage import (
     DataDir,
+    FileVersion,
     LedgerRow,
     LocalStorage,
     Storage,
@@ -273,7 +274,10 @@ def _empty_relation(stream: StreamSchema) -> str:
 
 
 def source_sql(
-    stream: StreamSchema, lake: Path | Storage, accounts: frozenset[str] | None = None
+    stream: StreamSchema,
+    lake: Path | Storage,
+    accounts: frozenset[str] | None = None,
+    files: list[str] | None = None,
 ) -> str:
     """The `src_<stream>` view: every raw row of the stream in the lake, every version (of
     the `accounts` only, when given).
@@ -282,9 +286,11 @@ def source_sql(
     otherwise the Parquet files are read in place and unioned by name with that relation, so
     a column missing from all files still exists, typed. `lake` is a local directory or a
     Storage (an object store's must be registered with the connection: `register_with`).
+    `files`: the stream's files as the build listed them (else they are listed here).
     """
     store = lake if isinstance(lake, Storage) else LocalStorage(lake)
-    files = store.list_files(stream.name, ".parquet")
+    if files is None:
+        files = store.list_files(stream.name, ".parquet")
     if accounts is not None:
         files = [key for key in files if account_of(key) in accounts]
     if not files:
@@ -315,21 +321,21 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, materialized: str, sql: s
         raise BuildError(f"{name}: {exc}") from exc
 
 
-def _refuse_untrusted(store: Storage, accounts: frozenset[str] | None = None) -> None:
+def _refuse_untrusted(lake: ListedLake, accounts: frozenset[str] | None = None) -> None:
     """Stop before reading a lake file that is not a whole file of its stream: its rows would
     be read silently wrong or not at all. BuildError names the first one and counts the rest.
     With `accounts`, only their files are read (the others' are as the last build found them)."""
-
-    def keep(key: str) -> bool:
-        return accounts is None or account_of(key) in accounts
-
-    found = [(key, why) for stream in STREAMS for key, why in untrusted_files(store, stream, keep)]
+    found = [
+        untrusted
+        for stream in STREAMS
+        for untrusted in untrusted_files(lake.store, stream, lake.files(stream, accounts))
+    ]
     if found:
         key, why = found[0]
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise BuildError(
-            f"lake file {store.locate(key)} is {why}{more}: restore it, or move it out of the"
-            " lake and export its month again into a new data directory"
+            f"lake file {lake.store.locate(key)} is {why}{more}: restore it, or move it out of"
+            " the lake and export its month again into a new data directory"
         )
 
 
@@ -411,18 +417,37 @@ def _load_coverage(
     con.executemany("insert into src_stream_retention values (?, ?)", retention)
 
 
+@dataclass(frozen=True)
+class ListedLake:
+    """The lake with its files, listed once per build: the fingerprint of what changed, the
+    check of the files and the sources all read this one listing, not the folders again."""
+
+    store: Storage
+    versions: dict[str, list[FileVersion]]  # per stream
+
+    @classmethod
+    def of(cls, store: Storage) -> ListedLake:
+        return cls(store, {s: store.list_versions(s, ".parquet") for s in STREAMS})
+
+    def files(self, stream: str, accounts: frozenset[str] | None = None) -> list[str]:
+        """The stream's file keys (of the `accounts` only, when given)."""
+        keys = [version.key for version in self.versions[stream]]
+        return keys if accounts is None else [k for k in keys if account_of(k) in accounts]
+
+
 def _create_sources(
-    con: duckdb.DuckDBPyConnection, store: Storage, accounts: frozenset[str] | None
+    con: duckdb.DuckDBPyConnection, lake: ListedLake, accounts: frozenset[str] | None
 ) -> None:
     # a view over an object store would need its file system registered by every reader
-    sources = "view" if store.is_local else "table"
+    sources = "view" if lake.store.is_local else "table"
     for stream in STREAMS.values():
-        _create(con, f"src_{stream.name}", sources, source_sql(stream, store, accounts))
+        files = lake.files(stream.name)
+        _create(con, f"src_{stream.name}", sources, source_sql(stream, lake.store, accounts, files))
 
 
 def _build_into(
     con: duckdb.DuckDBPyConnection,
-    store: Storage,
+    lake: ListedLake,
     settings: Settings,
     ledger: Ledger,
     models: list[Model],
@@ -430,15 +455,15 @@ def _build_into(
 ) -> None:
     """Every model, of every account, or of the `accounts` only (the all-accounts models are
     built first, from every account's rows)."""
-    store.register_with(con)
-    _create_sources(con, store, None)
+    lake.store.register_with(con)
+    _create_sources(con, lake, None)
     _create(con, "recon_settings", "table", settings.sql())
     con.execute(MACROS_FILE.read_text())
     if accounts is not None:
         for model in models:
             if model.scope == ALL_ACCOUNTS:
                 _create(con, model.name, model.materialized, model.sql)
-        _create_sources(con, store, accounts)
+        _create_sources(con, lake, accounts)
     _load_coverage(con, ledger, accounts)
     for model in models:
         if accounts is None or model.scope != ALL_ACCOUNTS:
@@ -473,8 +498,9 @@ def build(
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
     ensure_dir(data_dir)
-    lake = DataDir(data_dir, lake_url=lake_url).lake()
-    lake.check()
+    store = DataDir(data_dir, lake_url=lake_url).lake()
+    store.check()
+    lake = ListedLake.of(store)
     ledger = read_ledger(data_dir)
     models = load_models()
     inputs = _inputs(data_dir, lake, settings, ledger)
@@ -503,13 +529,14 @@ def _builds_on(kept: Inputs, inputs: Inputs) -> bool:
     return kept.fingerprint == inputs.fingerprint and inputs.changed_since(kept) < every
 
 
-def _inputs(data_dir: Path, lake: Storage, settings: Settings, ledger: Ledger) -> Inputs:
+def _inputs(data_dir: Path, lake: ListedLake, settings: Settings, ledger: Ledger) -> Inputs:
     own_chart = data_dir / CHART_FILE
     chart = own_chart if own_chart.is_file() else SQL_DIR / CHART_FILE
-    files = [file for stream in STREAMS for file in lake.list_versions(stream, ".parquet")]
+    store = lake.store
+    files = [file for versions in lake.versions.values() for file in versions]
     return Inputs(
         # a local lake is the data dir's own, wherever it is moved; an object store's is named
-        fingerprint([settings.sql(), chart.read_text(), "" if lake.is_local else lake.uri()]),
+        fingerprint([settings.sql(), chart.read_text(), "" if store.is_local else store.uri()]),
         account_inputs(files, [*ledger[0], *ledger[1]]),
     )
 
@@ -532,7 +559,7 @@ def _open_build(path: Path, data_dir: Path) -> duckdb.DuckDBPyConnection:
 def _tested_build(
     path: Path,
     data_dir: Path,
-    lake: Storage,
+    lake: ListedLake,
     settings: Settings,
     ledger: Ledger,
     models: list[Model],
@@ -553,7 +580,7 @@ def _tested_build(
 
 def _build_whole(
     data_dir: Path,
-    lake: Storage,
+    lake: ListedLake,
     settings: Settings,
     ledger: Ledger,
     models: list[Model],
@@ -575,7 +602,7 @@ def _build_whole(
 
 def _rebuild_accounts(
     data_dir: Path,
-    lake: Storage,
+    lake: ListedLake,
     settings: Settings,
     ledger: Ledger,
     models: list[Model],

@@ -229,16 +229,12 @@ def schema_problem(stream: str, schema: pa.Schema) -> str | None:
     return None
 
 
-def untrusted_files(
-    store: Storage, stream: str, keep: Callable[[str], bool] | None = None
-) -> list[tuple[str, str]]:
-    """The stream's lake files (those `keep` keeps, when given) that are not whole Parquet files
-    of its schema, and why: a reader names them rather than read them (a truncated file, one
-    dropped in from elsewhere)."""
+def untrusted_files(store: Storage, stream: str, keys: Iterable[str]) -> list[tuple[str, str]]:
+    """Those of the stream's lake files `keys` that are not whole Parquet files of its schema,
+    and why: a reader names them rather than read them (a truncated file, one dropped in from
+    elsewhere)."""
     found = []
-    for key in store.list_files(stream, ".parquet"):
-        if keep is not None and not keep(key):
-            continue
+    for key in keys:
         try:
             with store.open_input(key) as source:
                 schema = pq.read_schema(source)
