@@ -36,8 +36,8 @@ bounds as (
 ),
 
 -- The lines are summed per hour before they meet the intervals: the as-of join then sorts the
--- hours, not the lines. An hour with a snapshot instant inside it (its first and last lines
--- fall in different intervals) is assigned line by line instead.
+-- hours, not the lines. An hour with a snapshot instant inside it (its last line is after the
+-- end of its first line's interval) is assigned line by line instead.
 hours as (
     select
         account,
@@ -70,18 +70,7 @@ hour_starts as (
         and bounds.interval_end >= hours.first_at
 ),
 
-hour_spans as (
-    select
-        hour_starts.*,
-        bounds.interval_end as last_interval_end
-    from hour_starts
-    asof left join bounds
-        on hour_starts.account = bounds.account
-        and hour_starts.asset = bounds.asset
-        and bounds.interval_end >= hour_starts.last_at
-),
-
--- an hour whose first and last lines have no interval is after the last snapshot: not yet
+-- an hour whose first line has no interval is after the last snapshot: not reconciled yet
 split_hours as (
     select
         account,
@@ -89,8 +78,8 @@ split_hours as (
         entry_type,
         status,
         ledger_hour
-    from hour_spans
-    where interval_end is distinct from last_interval_end
+    from hour_starts
+    where last_at > interval_end
 ),
 
 split_lines as (
@@ -128,9 +117,9 @@ assigned_lines as (
 ),
 
 whole_hours as (
-    select * exclude (ledger_hour, first_at, last_at, last_interval_end)
-    from hour_spans
-    where interval_end = last_interval_end
+    select * exclude (ledger_hour, first_at, last_at)
+    from hour_starts
+    where last_at <= interval_end
 ),
 
 -- each young PENDING row's effects, listed per interval and side
