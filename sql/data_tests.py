@@ -14,6 +14,7 @@ Identities are SQL files in sql/tests/, named after their model and headed by `-
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,16 +231,20 @@ def run_data_test(
 
 
 def run_data_tests(
-    con: duckdb.DuckDBPyConnection, tests: tuple[DataTest, ...]
+    con: duckdb.DuckDBPyConnection,
+    tests: tuple[DataTest, ...],
+    views: Collection[str] | None = None,
 ) -> tuple[DataTestResult, ...]:
     """Run every test. A view under test (staging reads the lake and dedups on every query) is
-    computed once into a temporary table that its tests read instead."""
-    views = {
-        row[0]
-        for row in con.execute(
-            "select table_name from information_schema.tables where table_type = 'VIEW'"
-        ).fetchall()
-    }
+    computed once into a temporary table that its tests read instead; `views`: which models are
+    (else the connection's views)."""
+    if views is None:
+        views = {
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_type = 'VIEW'"
+            ).fetchall()
+        }
     cached: dict[str, str] = {}
     results = []
     for test in tests:

@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,11 @@ from storage import FileVersion
 STATE_TABLE = "build_state"
 ACCOUNTS_TABLE = "build_accounts"
 FAILURES_TABLE = "build_data_test_failures"
+FILES_TABLE = "build_files"
 # the build's own bookkeeping: written by the build, never copied from a rebuilt piece
-BOOKKEEPING = frozenset({STATE_TABLE, ACCOUNTS_TABLE, FAILURES_TABLE, "build_data_tests"})
+BOOKKEEPING = frozenset(
+    {STATE_TABLE, ACCOUNTS_TABLE, FAILURES_TABLE, FILES_TABLE, "build_data_tests"}
+)
 ALL_ACCOUNTS = "all accounts"  # the `-- scope:` of a model that reads every account's rows
 ROOT = Path(__file__).resolve().parent.parent
 # what the warehouse is made by: a change to any of these files rebuilds it whole
@@ -86,12 +89,24 @@ def account_inputs(
     }
 
 
+def account_files(lake_files: Iterable[FileVersion]) -> dict[str, frozenset[FileVersion]]:
+    """Per account, its lake files as listed (key, size and time)."""
+    found: dict[str, set[FileVersion]] = defaultdict(set)
+    for file in lake_files:
+        account = account_of(file.key)
+        if account is not None:
+            found[account].add(file)
+    return {account: frozenset(files) for account, files in found.items()}
+
+
 @dataclass(frozen=True)
 class Inputs:
-    """What a build is made of: its fingerprint and each account's inputs."""
+    """What a build is made of: its fingerprint, each account's inputs, and each account's
+    lake files (what tells a rebuild where an account's rows changed)."""
 
     fingerprint: str
     accounts: Mapping[str, str]
+    files: Mapping[str, frozenset[FileVersion]] = field(default_factory=dict)
 
     def changed_since(self, kept: Inputs) -> frozenset[str]:
         """The accounts whose inputs differ from the kept build's (new and gone ones too)."""
@@ -111,11 +126,21 @@ def kept_inputs(warehouse: Path) -> Inputs | None:
             unowned = con.execute(
                 f"select count(*) from {FAILURES_TABLE} where account is null and not all_accounts"
             ).fetchone()
+            files = con.execute(
+                f"select account, key, size, mtime_ns from {FILES_TABLE}"
+            ).fetchall()
     except duckdb.Error:
         return None
     if state is None or (unowned and unowned[0]):
         return None
-    return Inputs(str(state[0]), {str(a): str(i) for a, i in accounts})
+    listed: dict[str, set[FileVersion]] = defaultdict(set)
+    for account, key, size, mtime_ns in files:
+        listed[str(account)].add(FileVersion(str(key), int(size), int(mtime_ns)))
+    return Inputs(
+        str(state[0]),
+        {str(a): str(i) for a, i in accounts},
+        {account: frozenset(versions) for account, versions in listed.items()},
+    )
 
 
 @dataclass(frozen=True)
@@ -174,6 +199,20 @@ def record(
             f"insert into {ACCOUNTS_TABLE} values (?, ?)", list(inputs.accounts.items())
         )
     con.execute(
+        f"create or replace table {FILES_TABLE} "
+        "(account varchar, key varchar, size bigint, mtime_ns bigint)"
+    )
+    stamps = [
+        (account, f.key, f.size, f.mtime_ns)
+        for account, versions in inputs.files.items()
+        for f in versions
+    ]
+    if stamps:
+        con.execute(
+            f"insert into {FILES_TABLE} select unnest(?), unnest(?), unnest(?), unnest(?)",
+            [list(column) for column in zip(*stamps, strict=True)],
+        )
+    con.execute(
         f"create table if not exists {FAILURES_TABLE} (account varchar, model varchar, "
         "rule varchar, failing_rows bigint, sample varchar, all_accounts boolean)"
     )
@@ -219,21 +258,6 @@ def kept_results(
     return tuple(results)
 
 
-def has_account(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, bool]:
-    """The catalog's tables, and whether each has an `account` column."""
-    return {
-        str(name): bool(with_account)
-        for name, with_account in con.execute(
-            "select table_name, bool_or(column_name = 'account') from information_schema.columns"
-            " where table_catalog = ? and table_schema = 'main' and table_name in ("
-            "  select table_name from information_schema.tables"
-            "  where table_catalog = ? and table_type = 'BASE TABLE')"
-            " group by table_name",
-            [catalog, catalog],
-        ).fetchall()
-    }
-
-
 def same_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> bool:
     """Whether two relations hold the same rows, as multisets."""
     differ = con.execute(
@@ -241,32 +265,6 @@ def same_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> bool:
         f" or exists (select * from {right} except all select * from {left})"
     ).fetchone()
     return not (differ and differ[0])
-
-
-def swap_in(
-    con: duckdb.DuckDBPyConnection,
-    piece: str,
-    accounts: frozenset[str],
-    whole: frozenset[str],
-) -> int:
-    """Replace the accounts' rows of every table with those of the attached catalog `piece`,
-    and the `whole` tables (those without an account) entirely; in the caller's transaction.
-    Returns how many rows it deleted."""
-    deleted = 0
-    for table, per_account in has_account(con, piece).items():
-        if table in BOOKKEEPING:
-            continue
-        if per_account:
-            gone = con.execute(
-                f"delete from main.{table} where list_contains(?, account)", [sorted(accounts)]
-            ).fetchone()
-        elif table in whole:
-            gone = con.execute(f"delete from main.{table}").fetchone()
-        else:
-            raise ValueError(f"{table} holds rows of no account and is not built whole")
-        deleted += int(gone[0]) if gone else 0
-        con.execute(f"insert into main.{table} by name select * from {piece}.main.{table}")
-    return deleted
 
 
 # Deleted rows are left in place (vacuuming them rewrites every row group that held one of

@@ -46,10 +46,23 @@ from sql.data_tests import (
     run_data_tests,
     singular_tests,
 )
+from sql.in_place import (
+    CUTS,
+    LOOK_BACK,
+    Relation,
+    of_accounts,
+    replace_rows,
+    shadow,
+    since_reads,
+    table_relation,
+    views_between,
+    write_cuts,
+)
 from sql.increments import (
     ALL_ACCOUNTS,
     Failure,
     Inputs,
+    account_files,
     account_inputs,
     account_of,
     failures_by_account,
@@ -58,7 +71,6 @@ from sql.increments import (
     kept_results,
     record,
     same_tables,
-    swap_in,
     vacuum_now,
 )
 from storage import (
@@ -125,6 +137,9 @@ class Model:
     # "account": each row is one account's, built from that account's rows alone; ALL_ACCOUNTS:
     # built from every account's rows (sql/increments.py)
     scope: str = "account"
+    # `-- grain: time(<column>)`: each row, at its <column>, comes from the rows of its inputs
+    # near that time only, so a rebuild since a cut keeps the rows before it (sql/in_place.py)
+    grain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +220,16 @@ def _scope(sql: str, path: Path) -> str:
     return ALL_ACCOUNTS
 
 
+def _grain(sql: str, path: Path) -> str | None:
+    declared = re.search(r"^--\s*grain:\s*(.+?)\s*$", sql, flags=re.MULTILINE)
+    if declared is None:
+        return None
+    column = re.fullmatch(r"time\((\w+)\)", declared.group(1))
+    if column is None:
+        raise BuildError(f"{path}: unknown `-- grain: {declared.group(1)}` (say `time(<column>)`)")
+    return column.group(1)
+
+
 def _read_models(sql_dir: Path) -> dict[str, Model]:
     files = {
         p.stem: (layer, p) for layer in LAYERS for p in sorted((sql_dir / layer).glob("*.sql"))
@@ -218,7 +243,14 @@ def _read_models(sql_dir: Path) -> dict[str, Model]:
         depends_on = read_relations(sql) & files.keys() - {name}
         tests = declared_tests(name, sql) + tuple(t for t in singular if t.model == name)
         models[name] = Model(
-            name, path, _materialization(sql, layer), sql, depends_on, tests, _scope(sql, path)
+            name,
+            path,
+            _materialization(sql, layer),
+            sql,
+            depends_on,
+            tests,
+            _scope(sql, path),
+            _grain(sql, path),
         )
     for model in models.values():
         narrower = {d for d in model.depends_on if models[d].scope != model.scope}
@@ -278,9 +310,11 @@ def source_sql(
     lake: Path | Storage,
     accounts: frozenset[str] | None = None,
     files: list[str] | None = None,
+    *,
+    by_file: bool = False,
 ) -> str:
     """The `src_<stream>` view: every raw row of the stream in the lake, every version (of
-    the `accounts` only, when given).
+    the `accounts` only, when given; `by_file`: of the `files` only).
 
     With no files yet the view is the empty typed relation, so every model still builds;
     otherwise the Parquet files are read in place and unioned by name with that relation, so
@@ -299,14 +333,14 @@ def source_sql(
     hive_types = ", ".join(f"'{k}': VARCHAR" for k in HIVE_KEYS if k in keys)
     # a local lake (always DATA_DIR/lake) by a path relative to DATA_DIR, which every
     # connection sets as its file_search_path: the data dir can be moved or copied
-    if accounts is None:
+    if by_file:
+        globs = files
+    elif accounts is None:
         globs = [f"{stream.name}/**/*.parquet"]
     else:
         folders = {f"{stream.name}/account={account_of(key)}" for key in files}
         globs = [f"{folder}/**/*.parquet" for folder in sorted(folders)]
-    patterns = ", ".join(
-        _literal(f"{LAKE_DIR}/{glob}" if store.is_local else store.uri(glob)) for glob in globs
-    )
+    patterns = ", ".join(_literal(_lake_path(store, glob)) for glob in globs)
     return (
         f"select * from read_parquet([{patterns}], hive_partitioning = true, "
         f"union_by_name = true, hive_types = {{{hive_types}}}, hive_types_autocast = false)\n"
@@ -387,23 +421,47 @@ RUN_COLUMNS = (
 
 
 def _load_coverage(
-    con: duckdb.DuckDBPyConnection, ledger: Ledger, accounts: frozenset[str] | None
-) -> None:
+    con: duckdb.DuckDBPyConnection,
+    ledger: Ledger,
+    accounts: frozenset[str] | None,
+    *,
+    into: str | None = None,
+) -> tuple[str, ...]:
     """`src_coverage`, `src_export_runs` (of the `accounts` only, when given) and
-    `src_stream_retention` (times in ms made naive UTC timestamps, as the staging models' are)."""
+    `src_stream_retention` (times in ms made naive UTC timestamps, as the staging models' are).
+    `into` a schema that holds them already: the accounts' rows of the first two are replaced,
+    and the retention is kept. Returns the names of the first two."""
     windows, runs = (
         [row for row in rows if accounts is None or row[0] in accounts] for rows in ledger
     )
-    con.execute(f"create or replace table src_coverage ({COVERAGE_COLUMNS})")
-    con.execute(f"create or replace table src_export_runs ({RUN_COLUMNS})")
+    tables = {"src_coverage": COVERAGE_COLUMNS, "src_export_runs": RUN_COLUMNS}
+    for table, columns in tables.items():
+        if into is None:
+            con.execute(f"create or replace table {table} ({columns})")
+        else:
+            con.execute(
+                f"delete from {into}.{table} where list_contains(?, account)",
+                [sorted(accounts or ())],
+            )
+    schema = f"{into}." if into else ""
     as_time = "make_timestamp(cast(? as bigint) * 1000)"
     if windows:
         con.executemany(
-            f"insert into src_coverage values (?, ?, ?, {as_time}, {as_time}, ?, ?, {as_time})",
+            f"insert into {schema}src_coverage values"
+            f" (?, ?, ?, {as_time}, {as_time}, ?, ?, {as_time})",
             windows,
         )
     if runs:
-        con.executemany(f"insert into src_export_runs values (?, ?, ?, {as_time}, {as_time})", runs)
+        con.executemany(
+            f"insert into {schema}src_export_runs values (?, ?, ?, {as_time}, {as_time})", runs
+        )
+    if into is None:
+        _load_retention(con)
+    return tuple(tables)
+
+
+def _load_retention(con: duckdb.DuckDBPyConnection) -> None:
+    """`src_stream_retention`: how far back the exchange serves each stream (days)."""
     retention = sorted(
         {
             (s.stream, s.retention_ms // _MS_PER_DAY)
@@ -435,14 +493,12 @@ class ListedLake:
         return keys if accounts is None else [k for k in keys if account_of(k) in accounts]
 
 
-def _create_sources(
-    con: duckdb.DuckDBPyConnection, lake: ListedLake, accounts: frozenset[str] | None
-) -> None:
+def _create_sources(con: duckdb.DuckDBPyConnection, lake: ListedLake) -> None:
     # a view over an object store would need its file system registered by every reader
     sources = "view" if lake.store.is_local else "table"
     for stream in STREAMS.values():
         files = lake.files(stream.name)
-        _create(con, f"src_{stream.name}", sources, source_sql(stream, lake.store, accounts, files))
+        _create(con, f"src_{stream.name}", sources, source_sql(stream, lake.store, None, files))
 
 
 def _build_into(
@@ -451,23 +507,15 @@ def _build_into(
     settings: Settings,
     ledger: Ledger,
     models: list[Model],
-    accounts: frozenset[str] | None = None,
 ) -> None:
-    """Every model, of every account, or of the `accounts` only (the all-accounts models are
-    built first, from every account's rows)."""
+    """Every model, of every account."""
     lake.store.register_with(con)
-    _create_sources(con, lake, None)
+    _create_sources(con, lake)
     _create(con, "recon_settings", "table", settings.sql())
     con.execute(MACROS_FILE.read_text())
-    if accounts is not None:
-        for model in models:
-            if model.scope == ALL_ACCOUNTS:
-                _create(con, model.name, model.materialized, model.sql)
-        _create_sources(con, lake, accounts)
-    _load_coverage(con, ledger, accounts)
+    _load_coverage(con, ledger, None)
     for model in models:
-        if accounts is None or model.scope != ALL_ACCOUNTS:
-            _create(con, model.name, model.materialized, model.sql)
+        _create(con, model.name, model.materialized, model.sql)
 
 
 def build(
@@ -508,11 +556,13 @@ def build(
     kept = None if full else kept_inputs(target)
     rebuilt: tuple[str, ...] | None = None
     results = None
-    if kept is not None and _builds_on(kept, inputs):
+    if kept is not None and kept.fingerprint == inputs.fingerprint:
         changed = inputs.changed_since(kept)
         _refuse_untrusted(lake, changed)
-        results = _rebuild_accounts(data_dir, lake, settings, ledger, models, inputs, changed)
-        rebuilt = tuple(sorted(changed))
+        cuts = _cuts(data_dir, lake, kept, inputs, changed)
+        if _builds_on(kept, inputs, cuts):
+            results = _rebuild_accounts(data_dir, lake, ledger, models, inputs, cuts)
+            rebuilt = tuple(sorted(changed))
     if results is None:
         _refuse_untrusted(lake)
         results = _build_whole(data_dir, lake, settings, ledger, models, inputs)
@@ -522,11 +572,74 @@ def build(
     )
 
 
-def _builds_on(kept: Inputs, inputs: Inputs) -> bool:
-    """Whether a build can keep the warehouse: made by the same files and settings, with some
-    account unchanged (when every one changed, a whole build renamed in costs less)."""
+def _builds_on(kept: Inputs, inputs: Inputs, cuts: dict[str, datetime | str]) -> bool:
+    """Whether a build can keep the warehouse: some account unchanged, or some changed one
+    with rows to keep before its cut (when every account is built whole, a whole build
+    renamed in costs less)."""
     every = inputs.accounts.keys() | kept.accounts.keys()
-    return kept.fingerprint == inputs.fingerprint and inputs.changed_since(kept) < every
+    return cuts.keys() < every or any(cut != _WHOLE for cut in cuts.values())
+
+
+_WHOLE = "-infinity"  # the cut of an account rebuilt whole
+_NONE = "infinity"  # the cut of an account none of whose time-grained rows changed
+
+
+def _cuts(
+    data_dir: Path, lake: ListedLake, kept: Inputs, inputs: Inputs, changed: frozenset[str]
+) -> dict[str, datetime | str]:
+    """Per changed account, where a rebuild of it starts: its earliest row in a lake file the
+    warehouse was not built from (a file gone or rewritten: its month's start), less
+    LOOK_BACK. Whole for an account new or gone; none when only its coverage changed."""
+    cuts: dict[str, datetime | str] = {}
+    added: dict[str, list[str]] = {}
+    starts: dict[str, list[datetime]] = {}
+    for account in sorted(changed):
+        before, now = kept.files.get(account), inputs.files.get(account)
+        if before is None or now is None:
+            cuts[account] = _WHOLE
+            continue
+        gone = {f.key for f in before - now}
+        starts[account] = [_month_start(key) for key in gone]
+        for file in now - before:
+            if file.key not in gone:
+                added.setdefault(file.key.split("/", 1)[0], []).append(file.key)
+    for account, earliest in _earliest_rows(data_dir, lake, added).items():
+        starts.setdefault(account, []).append(earliest)
+    for account, times in starts.items():
+        cuts[account] = min(times) - LOOK_BACK if times else _NONE
+    return cuts
+
+
+def _month_start(key: str) -> datetime:
+    year, month = _month_of(key).split("-")
+    return datetime(int(year), int(month), 1)
+
+
+def _earliest_rows(
+    data_dir: Path, lake: ListedLake, keys: dict[str, list[str]]
+) -> dict[str, datetime]:
+    """Per account, the earliest row time (naive UTC) in the given files of each stream."""
+    earliest: dict[str, datetime] = {}
+    if not keys:
+        return earliest
+    with duckdb.connect() as con:
+        _search_data_dir(con, data_dir)
+        lake.store.register_with(con)
+        for stream, files in keys.items():
+            paths = ", ".join(_literal(_lake_path(lake.store, key)) for key in files)
+            time = _quote(STREAMS[stream].time_field)
+            for account, at in con.execute(
+                f"select account, min(timezone('UTC', {time})) from read_parquet([{paths}],"
+                " hive_partitioning = true, hive_types = {'account': VARCHAR}) group by account"
+            ).fetchall():
+                if at is not None:
+                    earliest[str(account)] = min(at, earliest.get(str(account), at))
+    return earliest
+
+
+def _lake_path(store: Storage, key: str) -> str:
+    """Where a lake key is read from: a local lake's by a path relative to DATA_DIR."""
+    return f"{LAKE_DIR}/{key}" if store.is_local else store.uri(key)
 
 
 def _inputs(data_dir: Path, lake: ListedLake, settings: Settings, ledger: Ledger) -> Inputs:
@@ -538,6 +651,7 @@ def _inputs(data_dir: Path, lake: ListedLake, settings: Settings, ledger: Ledger
         # a local lake is the data dir's own, wherever it is moved; an object store's is named
         fingerprint([settings.sql(), chart.read_text(), "" if store.is_local else store.uri()]),
         account_inputs(files, [*ledger[0], *ledger[1]]),
+        account_files(files),
     )
 
 
@@ -563,14 +677,13 @@ def _tested_build(
     settings: Settings,
     ledger: Ledger,
     models: list[Model],
-    accounts: frozenset[str] | None = None,
 ) -> Iterator[tuple[duckdb.DuckDBPyConnection, tuple[DataTestResult, ...], list[Failure]]]:
-    """The models built into the database file at `path` (every account, or `accounts` alone)
-    and their data tests run: its connection, the results and the failures by account, open
-    for the caller to add to; checkpointed and closed after."""
+    """Every model built into the database file at `path` and the data tests run: its
+    connection, the results and the failures by account, open for the caller to add to;
+    checkpointed and closed after."""
     con = _open_build(path, data_dir)
     try:
-        _build_into(con, lake, settings, ledger, models, accounts)
+        _build_into(con, lake, settings, ledger, models)
         results = run_data_tests(con, data_tests(models))
         yield con, results, failures_by_account(con, results, SAMPLE_ROWS)
         con.execute("checkpoint")
@@ -603,71 +716,144 @@ def _build_whole(
 def _rebuild_accounts(
     data_dir: Path,
     lake: ListedLake,
-    settings: Settings,
     ledger: Ledger,
     models: list[Model],
     inputs: Inputs,
-    accounts: frozenset[str],
+    cuts: dict[str, datetime | str],
 ) -> tuple[DataTestResult, ...] | None:
-    """Rebuild the accounts alone and swap their rows into the warehouse (nothing is written
-    when there are none). None when that cannot stand for a whole build: an all-accounts
-    model changed, a failed test names no account, or a reader holds the warehouse open."""
+    """Rebuild the accounts of `cuts` in the warehouse itself, each since its cut, in one
+    transaction (nothing is written when there are none; sql/in_place.py). None when that
+    cannot stand for a whole build: an all-accounts model changed, a failed test names no
+    account, or a reader holds the warehouse open."""
     target = data_dir / WAREHOUSE_NAME
-    if not accounts:
+    if not cuts:
         with connect(data_dir) as con:
             return kept_results(con, data_tests(models), SAMPLE_ROWS)
-    piece = data_dir / f".{WAREHOUSE_NAME}.{uuid.uuid4().hex}.accounts.tmp"
     try:
-        with _tested_build(piece, data_dir, lake, settings, ledger, models, accounts) as built:
-            failures = built[2]
-        if any(f.account is None and f.test.model not in _all_accounts(models) for f in failures):
-            return None
-        try:
-            con = duckdb.connect(str(target))
-        except (duckdb.IOException, duckdb.ConnectionException):
-            # a reader has it open (another process holds its lock, or this one a read-only
-            # connection): the whole build's rename does not disturb it
-            return None
-        try:
-            return _swap_accounts(con, piece, models, inputs, accounts, failures)
-        finally:
-            con.close()
-    finally:
-        _remove_database(piece)
-
-
-def _swap_accounts(
-    con: duckdb.DuckDBPyConnection,
-    piece: Path,
-    models: list[Model],
-    inputs: Inputs,
-    accounts: frozenset[str],
-    failures: list[Failure],
-) -> tuple[DataTestResult, ...] | None:
-    """In one transaction, the accounts' rows of the warehouse become those built in `piece`."""
-    all_accounts = _all_accounts(models)
-    con.execute(f"attach {_literal(str(piece))} as rebuilt (read_only)")
+        con = duckdb.connect(str(target))
+    except (duckdb.IOException, duckdb.ConnectionException):
+        # a reader has it open (another process holds its lock, or this one a read-only
+        # connection): the whole build's rename does not disturb it
+        return None
     try:
-        tables = {m.name for m in models if m.materialized == "table"}
-        if not all(same_tables(con, f"rebuilt.{m}", m) for m in all_accounts & tables):
-            return None
+        con.execute("set enable_progress_bar = false")
+        _bound_resources(con, data_dir)
+        _search_data_dir(con, data_dir)
+        lake.store.register_with(con)
         con.execute("begin transaction")
         try:
-            deleted = swap_in(con, "rebuilt", accounts, _built_whole(models))
-            waiting = vacuum_now(con, deleted)
-            record(con, inputs, failures, all_accounts, accounts, waiting)
-            results = kept_results(con, data_tests(models), SAMPLE_ROWS)
-            _record_data_tests(con, results)
-            con.execute("commit")
+            results = _rebuild_in_transaction(con, lake, ledger, models, inputs, cuts)
+            con.execute("commit" if results is not None else "rollback")
         except BaseException as exc:
             con.execute("rollback")
             if isinstance(exc, duckdb.Error | ValueError):
-                raise BuildError(f"rebuilding {', '.join(sorted(accounts))}: {exc}") from exc
+                accounts = ", ".join(sorted(cuts))
+                raise BuildError(f"rebuilding {accounts}: {first_line(exc)}") from exc
             raise
+        if results is not None:
+            con.execute("checkpoint")
+        return results
     finally:
-        con.execute("detach rebuilt")
-    con.execute("checkpoint")
+        con.close()
+
+
+def _rebuild_in_transaction(
+    con: duckdb.DuckDBPyConnection,
+    lake: ListedLake,
+    ledger: Ledger,
+    models: list[Model],
+    inputs: Inputs,
+    cuts: dict[str, datetime | str],
+) -> tuple[DataTestResult, ...] | None:
+    catalog = str(_one(con, "select current_database()"))
+    accounts = frozenset(cuts)
+    write_cuts(con, cuts)
+    relations, deleted = _rebuilt_sources(con, catalog, lake, ledger, accounts)
+    reads = {m.name: read_relations(m.sql) for m in models}
+    views = {m.name for m in models if m.materialized == "view"}
+    unchanged = _built_whole(models) - _all_accounts(models)
+    for model in models:
+        if model.scope == ALL_ACCOUNTS:
+            shadow(con, relations, (), grained=False)
+            if not _same_as_kept(con, catalog, model):
+                return None
+        elif model.materialized == "table" and model.name not in unchanged:
+            between = views_between(model.name, reads, views)
+            shadow(con, relations, between, grained=model.grain is not None)
+            try:
+                deleted += replace_rows(con, catalog, model.name, model.sql, model.grain)
+            except duckdb.Error as exc:
+                raise BuildError(f"{model.name}: {first_line(exc)}") from exc
+            relations[model.name] = table_relation(catalog, model.name, model.grain)
+    shadow(con, relations, relations, grained=False)
+    results = run_data_tests(con, data_tests(models), views)
+    failures = failures_by_account(con, results, SAMPLE_ROWS)
+    shadow(con, relations, (), grained=False)
+    all_accounts = _all_accounts(models)
+    if any(f.account is None and f.test.model not in all_accounts for f in failures):
+        return None
+    waiting = vacuum_now(con, deleted)
+    record(con, inputs, failures, all_accounts, accounts, waiting)
+    results = kept_results(con, data_tests(models), SAMPLE_ROWS)
+    _record_data_tests(con, results)
     return results
+
+
+def _rebuilt_sources(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    lake: ListedLake,
+    ledger: Ledger,
+    accounts: frozenset[str],
+) -> tuple[dict[str, Relation], int]:
+    """The lake's streams and the coverage of the accounts, as the models will read them:
+    a local lake's views read the files in place (since a cut, only the months from it); an
+    object store's tables and the coverage tables get the accounts' rows anew first."""
+    relations: dict[str, Relation] = {}
+    deleted = 0
+    read_from = dict(
+        con.execute(f"select account, strftime(read_from, '%Y-%m') from {CUTS}").fetchall()
+    )
+    for stream in STREAMS.values():
+        name = f"src_{stream.name}"
+        files = lake.files(stream.name, accounts)
+        time = f"timezone('UTC', r.{_quote(stream.time_field)})"
+        if lake.store.is_local:
+            recent = [k for k in files if _month_of(k) >= str(read_from.get(account_of(k), ""))]
+            whole = f"({source_sql(stream, lake.store, accounts, files)})"
+            since = f"({source_sql(stream, lake.store, accounts, recent, by_file=True)})"
+            relations[name] = Relation(name, of_accounts(whole), since_reads(since, time))
+        else:
+            sql = source_sql(stream, lake.store, accounts, files)
+            deleted += replace_rows(con, catalog, name, sql, None)
+            table = f"{catalog}.main.{name}"
+            relations[name] = Relation(name, of_accounts(table), since_reads(table, time))
+    for name in _load_coverage(con, ledger, accounts, into=f"{catalog}.main"):
+        relations[name] = table_relation(catalog, name, None)
+    return relations, deleted
+
+
+def _month_of(key: str) -> str:
+    """The month folder (YYYY-MM) a lake key lies in."""
+    for part in key.split("/"):
+        if part.startswith("month="):
+            return part.removeprefix("month=")
+    return ""
+
+
+def _same_as_kept(con: duckdb.DuckDBPyConnection, catalog: str, model: Model) -> bool:
+    """Whether an all-accounts model built now holds what the warehouse keeps of it."""
+    fresh = f"rebuilt_{model.name}"
+    con.execute(f"create or replace temp table {fresh} as {model.sql}")
+    try:
+        return same_tables(con, f"temp.main.{fresh}", f"{catalog}.main.{model.name}")
+    finally:
+        con.execute(f"drop table temp.main.{fresh}")
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> object:
+    row = con.execute(sql).fetchone()
+    return row[0] if row else None
 
 
 def _all_accounts(models: list[Model]) -> frozenset[str]:

@@ -5,6 +5,7 @@
 -- so the recomputed charge is in the borrowed asset and is not compared with it (the BNB paid
 -- is checked against the capital flow's deduction, int_capital_flow_matches).
 -- PORTFOLIO charges (daily, portfolio margin) follow other rules and are not audited.
+-- grain: time(accrued_at)
 -- test: unique(account, interest_key)
 with interest as (
     select * from stg_interest

@@ -7,6 +7,7 @@
 -- the status lags) and keep their status so reconciliation can treat them as provisional.
 -- Isolated-margin rows are left out (the snapshots are of the cross account). Movements only
 -- the capital flow reports (fees, conversions, what a repay paid in BNB) come from it.
+-- grain: time(ledger_at)
 -- test: unique(account, entry_key)
 -- test: not_null(account, ledger_at, asset, entry_type, balance_effect)
 -- test: accepted_values(entry_type: ENTRY_TYPES)

@@ -1,6 +1,7 @@
 -- The margin account's own ledger of balance changes (today's API, 90 days back): one row
 -- per id, the latest version seen. Cross-margin rows only; each should be explained by one
 -- row of the typed history (loans, repays, transfers, trade legs, fees, conversions).
+-- grain: time(flowed_at)
 -- test: unique(account, flow_key)
 -- test: not_null(account, flow_id, asset, flow_type, amount, flowed_at)
 with source as (

@@ -3,6 +3,7 @@
 -- loans of the same size) are both real, so identical content is not a key. The key is the
 -- txId when the API sent one (current API), otherwise the content hash plus the ordinal among
 -- identical rows within one fetch: see latest_by_tx_id_or_content in macros.sql.
+-- grain: time(accrued_at)
 -- test: unique(account, interest_key)
 -- test: not_null(account, asset, principal, interest, accrued_at)
 -- test: accepted_values(interest_type: INTEREST_TYPES)

@@ -1,4 +1,5 @@
 -- Margin trades (fills): one row per (symbol, id), the latest version seen.
+-- grain: time(traded_at)
 -- test: unique(account, trade_key)
 -- test: not_null(account, symbol, price, qty, commission, traded_at)
 with source as (

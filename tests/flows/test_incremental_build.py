@@ -27,7 +27,7 @@ from simulator.auth import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from simulator.scenarios import build_exchange
 from simulator.server import RunningSimulator
 from sql import runner
-from sql.increments import differing_warehouses, swap_in
+from sql.increments import differing_warehouses
 from sql.runner import WAREHOUSE_NAME, BuildError, BuildResult, build
 from tests.fixtures_sim import SimFactory
 
@@ -115,8 +115,8 @@ def test_rebuilding_changed_accounts_equals_a_whole_build(
             export(two_exchanges[account], account, built)
         result = build(built)
         assert result.ok, [f.message for f in result.failures]
-        # both changed: a whole build renamed in, cheaper than swapping every account in
-        assert result.rebuilt == (None if exported == set(ACCOUNTS) else tuple(exported))
+        # each exported account is rebuilt in place from its new rows on, both ones too
+        assert result.rebuilt == tuple(sorted(exported))
     assert differences_from_a_whole_build(built, tmp_path / "whole") == []
 
 
@@ -140,13 +140,10 @@ def test_a_failed_swap_leaves_the_previous_warehouse_whole(
     before = tmp_path / "before"
     shutil.copytree(built, before)
 
-    def swap_then_fail(
-        con: duckdb.DuckDBPyConnection, piece: str, accounts: frozenset[str], whole: frozenset[str]
-    ) -> None:
-        swap_in(con, piece, accounts, whole)  # every table's rows replaced, then a failure
-        raise duckdb.IOException("disk gone")
+    def fail_when_replaced(con: duckdb.DuckDBPyConnection, deleted: int) -> int:
+        raise duckdb.IOException("disk gone")  # after every table's rows were replaced
 
-    monkeypatch.setattr("sql.runner.swap_in", swap_then_fail)
+    monkeypatch.setattr("sql.runner.vacuum_now", fail_when_replaced)
     with pytest.raises(BuildError, match="rebuilding beta: disk gone"):
         build(built)
     after, before_swap = built / WAREHOUSE_NAME, before / WAREHOUSE_NAME

@@ -1,0 +1,133 @@
+"""Rebuild some accounts in the warehouse itself, each since a cut in time.
+
+Writing a row costs what computing it does (copying one account's 10 M ledger lines into a
+new file took 7.5 s, building them 8.2 s), so a rebuild that keeps years of rows must keep
+them where they are: it runs in the warehouse, in one transaction, model by model in build
+order. Each model reads its inputs through temporary views of the same names, which DuckDB
+resolves before the warehouse's own (a view's body is bound when it is read, so the views
+between see them too):
+
+- a model declared `-- grain: time(<column>)` reads its grained inputs from the account's cut
+  less `LOOK_BACK` (the rows it can pair with), its other inputs whole, and only its rows at or
+  after the cut are replaced;
+- any other model reads its inputs' rows of the accounts, all of them, and its rows of the
+  accounts are replaced.
+
+A cut of `-infinity` rebuilds an account whole (new, or a file gone); `infinity` rebuilds none
+of its grained rows (only its coverage changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+
+CUTS = "build_cuts"  # a temporary table: per account, its cut and where its reads start
+# how far apart two rows of one account may be and still make one row together (a
+# liquidation's fills and its record, a repay and its capital-flow rows): a rebuild reads
+# this far before its cut
+LOOK_BACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A relation a model may read, as a rebuild shadows it.
+
+    `whole` reads every row of the accounts being rebuilt and `since` (grained relations
+    only) their rows from where each account's reads start; both are queries over the
+    warehouse's own relation or the lake, whose rows have an `account` column."""
+
+    name: str
+    whole: str
+    since: str | None = None
+
+
+def write_cuts(con: duckdb.DuckDBPyConnection, cuts: Mapping[str, datetime | str]) -> None:
+    """The temporary table of cuts: a naive UTC time, or '-infinity' / 'infinity'."""
+    con.execute(f"create or replace temp table {CUTS} (account varchar, cut_at timestamp)")
+    con.executemany(f"insert into {CUTS} values (?, cast(? as timestamp))", list(cuts.items()))
+    con.execute(f"alter table {CUTS} add column read_from timestamp")
+    seconds = int(LOOK_BACK.total_seconds())
+    con.execute(f"update {CUTS} set read_from = cut_at - interval '{seconds} seconds'")
+
+
+def of_accounts(relation: str, alias: str = "r") -> str:
+    """The rows of `relation` (a name or a parenthesised query) of the accounts rebuilt."""
+    return (
+        f"select {alias}.* from {relation} as {alias} "
+        f"semi join {CUTS} as c on {alias}.account = c.account"
+    )
+
+
+def since_reads(relation: str, time: str, alias: str = "r") -> str:
+    """The rows of `relation` of the accounts rebuilt, from where each account's reads start;
+    `time` is an expression over `alias` giving a row's naive UTC time."""
+    return (
+        f"select {alias}.* from {relation} as {alias} "
+        f"semi join {CUTS} as c on {alias}.account = c.account and {time} >= c.read_from"
+    )
+
+
+def table_relation(catalog: str, name: str, grain: str | None) -> Relation:
+    """A model's table in the warehouse, shadowed."""
+    table = f"{catalog}.main.{name}"
+    return Relation(name, of_accounts(table), since_reads(table, f"r.{grain}") if grain else None)
+
+
+def shadow(
+    con: duckdb.DuckDBPyConnection,
+    relations: Mapping[str, Relation],
+    names: Iterable[str],
+    grained: bool,
+) -> None:
+    """Shadow the `names` among `relations` for a model: since the cut for a grained one,
+    whole otherwise; every other temporary view goes."""
+    wanted = {n for n in names if n in relations}
+    for (view,) in con.execute(
+        "select view_name from duckdb_views() where temporary and not internal"
+    ).fetchall():
+        if view not in wanted:
+            con.execute(f"drop view temp.main.{view}")
+    for name in sorted(wanted):
+        relation = relations[name]
+        query = relation.since if grained and relation.since is not None else relation.whole
+        con.execute(f"create or replace temp view {name} as {query}")
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection, catalog: str, name: str, sql: str, grain: str | None
+) -> int:
+    """Replace the accounts' rows of the warehouse's table `name` by those `sql` gives (of a
+    grained table, those at or after each account's cut); the rows deleted."""
+    table = f"{catalog}.main.{name}"
+    if grain is None:
+        kept = f"where account in (select account from {CUTS})"
+        fresh = f"select * from ({sql}) as r"
+    else:
+        kept = (
+            f"where exists (select 1 from {CUTS} as c where c.account = {table}.account"
+            f" and {table}.{grain} >= c.cut_at)"
+        )
+        fresh = (
+            f"select r.* from ({sql}) as r semi join {CUTS} as c"
+            f" on r.account = c.account and r.{grain} >= c.cut_at"
+        )
+    gone = con.execute(f"delete from {table} {kept}").fetchone()
+    con.execute(f"insert into {table} by name {fresh}")
+    return int(gone[0]) if gone else 0
+
+
+def views_between(name: str, reads: Mapping[str, frozenset[str]], views: set[str]) -> set[str]:
+    """What a model reads, and what the views it reads read, all the way down."""
+    found: set[str] = set()
+    todo = [name]
+    while todo:
+        for read in reads.get(todo.pop(), frozenset()):
+            if read not in found:
+                found.add(read)
+                if read in views:
+                    todo.append(read)
+    return found
