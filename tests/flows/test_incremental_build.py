@@ -216,3 +216,23 @@ def test_a_failed_data_test_of_one_account_outlives_a_rebuild_of_another(built: 
     assert result.rebuilt == ("beta",)
     assert [(f.test.model, f.failing_rows) for f in result.failures] == [("stg_loans", 1)]
     assert "BOGUS" in result.failures[0].message
+
+
+def test_a_failed_data_test_before_the_cut_outlives_a_rebuild_since_it(
+    built: Path, two_exchanges: dict[str, RunningSimulator]
+) -> None:
+    # a later version of alpha's first trade, priced to nine decimals: a trade's test fails
+    trades = min((built / "lake" / "trades" / "account=alpha").rglob("*.parquet"))
+    with duckdb.connect() as con:
+        con.execute(
+            "copy (select * replace (price + 0.000000001 as price, _fetched_at + interval 1"
+            f" second as _fetched_at) from read_parquet('{trades}', hive_partitioning = false)"
+            f" order by \"time\" limit 1) to '{trades.parent / 'part-bogus.parquet'}'"
+            " (format parquet)"
+        )
+    assert build(built).rebuilt == ("alpha",)
+    advance(two_exchanges["alpha"], 5)
+    export(two_exchanges["alpha"], "alpha", built)
+    result = build(built)  # since a cut after that trade: its rows are kept, not tested again
+    assert result.rebuilt == ("alpha",)
+    assert [(f.test.model, f.failing_rows) for f in result.failures] == [("stg_trades", 1)]
