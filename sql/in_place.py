@@ -19,6 +19,7 @@ of its grained rows (only its coverage changed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 CUTS = "build_cuts"  # a temporary table: per account, its cut and where its reads start
+KEPT = "kept_"  # `kept_<model>`: a grained model's rows of the accounts before their cut
 # how far apart two rows of one account may be and still make one row together (a
 # liquidation's fills and its record, a repay and its capital-flow rows): a rebuild reads
 # this far before its cut
@@ -48,7 +50,8 @@ class Relation:
 def write_cuts(con: duckdb.DuckDBPyConnection, cuts: Mapping[str, datetime | str]) -> None:
     """The temporary table of cuts: a naive UTC time, or '-infinity' / 'infinity'."""
     con.execute(f"create or replace temp table {CUTS} (account varchar, cut_at timestamp)")
-    con.executemany(f"insert into {CUTS} values (?, cast(? as timestamp))", list(cuts.items()))
+    if cuts:
+        con.executemany(f"insert into {CUTS} values (?, cast(? as timestamp))", list(cuts.items()))
     con.execute(f"alter table {CUTS} add column read_from timestamp")
     seconds = int(LOOK_BACK.total_seconds())
     con.execute(f"update {CUTS} set read_from = cut_at - interval '{seconds} seconds'")
@@ -75,6 +78,42 @@ def table_relation(catalog: str, name: str, grain: str | None) -> Relation:
     """A model's table in the warehouse, shadowed."""
     table = f"{catalog}.main.{name}"
     return Relation(name, of_accounts(table), since_reads(table, f"r.{grain}") if grain else None)
+
+
+def declared_columns(keeps: str) -> list[tuple[str, str]]:
+    """`name type, ...` (a type may hold commas: `decimal(38, 18)`) as (name, type) pairs."""
+    columns = re.split(r",\s*(?![^()]*\))", keeps.strip())
+    return [(c.split(maxsplit=1)[0], c.split(maxsplit=1)[1]) for c in columns]
+
+
+def kept_relation(catalog: str | None, name: str, grain: str, keeps: str | None) -> str:
+    """`kept_<name>`: the grained model's rows of the accounts rebuilt before their cut (its
+    `keeps` columns only, when given: the model reading its own). In a whole build (`catalog`
+    None) there are none: the model read empty, or its own rows, which do not exist yet, as
+    the `keeps` columns typed."""
+    columns = ["account", *(c for c, _ in declared_columns(keeps))] if keeps else ["*"]
+    if catalog is not None:
+        return (
+            f"select {', '.join(columns)} from {catalog}.main.{name} as r semi join {CUTS} as c"
+            f" on r.account = c.account and r.{grain} < c.cut_at"
+        )
+    if keeps is None:
+        return f"select * from {name} where false"
+    typed = [("account", "varchar"), *declared_columns(keeps)]
+    return "select " + ", ".join(f"cast(null as {t}) as {c}" for c, t in typed) + " where false"
+
+
+def create_kept(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str | None,
+    reader: str,
+    kept: Mapping[str, tuple[str, str | None]],
+) -> None:
+    """The `kept_<model>` views a model reads: `kept` maps each such model to its grain and,
+    for the reader itself, its declared `keeps`."""
+    for name, (grain, keeps) in kept.items():
+        query = kept_relation(catalog, name, grain, keeps if name == reader else None)
+        con.execute(f"create or replace temp view {KEPT}{name} as {query}")
 
 
 def shadow(

@@ -48,8 +48,10 @@ from sql.data_tests import (
 )
 from sql.in_place import (
     CUTS,
+    KEPT,
     LOOK_BACK,
     Relation,
+    create_kept,
     of_accounts,
     replace_rows,
     shadow,
@@ -141,6 +143,9 @@ class Model:
     # `-- grain: time(<column>)`: each row, at its <column>, comes from the rows of its inputs
     # near that time only, so a rebuild since a cut keeps the rows before it (sql/in_place.py)
     grain: str | None = None
+    # `-- keeps: <column> <type>, ...`: the columns of its own rows before the cut it reads as
+    # `kept_<name>` (typed here for a whole build, where there are none)
+    keeps: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,30 @@ def _grain(sql: str, path: Path) -> str | None:
     return column.group(1)
 
 
+def _keeps(sql: str) -> str | None:
+    declared = re.findall(r"^--\s*keeps:\s*(.+?)\s*$", sql, flags=re.MULTILINE)
+    return ", ".join(declared) if declared else None
+
+
+def _kept_inputs(reads: frozenset[str]) -> frozenset[str]:
+    """The models whose kept rows a model reads (`kept_<model>`)."""
+    return frozenset(r.removeprefix(KEPT) for r in reads if r.startswith(KEPT))
+
+
+def _check_kept(model: Model, models: dict[str, Model]) -> None:
+    """What a model reads of kept rows and cuts, it may: a table reading grained models'."""
+    reads = read_relations(model.sql)
+    if not (_kept_inputs(reads) or CUTS in reads):
+        return
+    if model.materialized != "table" or model.grain is None:
+        raise BuildError(f"{model.path}: only a grained table reads {CUTS} or {KEPT}<model>")
+    for name in _kept_inputs(reads):
+        if name not in models or models[name].grain is None:
+            raise BuildError(f"{model.path}: reads {KEPT}{name}, but {name} is no grained model")
+        if name == model.name and model.keeps is None:
+            raise BuildError(f"{model.path}: reads its own kept rows: declare `-- keeps:`")
+
+
 def _read_models(sql_dir: Path) -> dict[str, Model]:
     files = {
         p.stem: (layer, p) for layer in LAYERS for p in sorted((sql_dir / layer).glob("*.sql"))
@@ -241,7 +270,8 @@ def _read_models(sql_dir: Path) -> dict[str, Model]:
     models: dict[str, Model] = {}
     for name, (layer, path) in files.items():
         sql = path.read_text().strip().rstrip(";")
-        depends_on = read_relations(sql) & files.keys() - {name}
+        reads = read_relations(sql)
+        depends_on = (reads | _kept_inputs(reads)) & files.keys() - {name}
         tests = declared_tests(name, sql) + tuple(t for t in singular if t.model == name)
         models[name] = Model(
             name,
@@ -252,8 +282,10 @@ def _read_models(sql_dir: Path) -> dict[str, Model]:
             tests,
             _scope(sql, path),
             _grain(sql, path),
+            _keeps(sql),
         )
     for model in models.values():
+        _check_kept(model, models)
         narrower = {d for d in model.depends_on if models[d].scope != model.scope}
         if model.scope == ALL_ACCOUNTS and narrower:
             raise BuildError(
@@ -515,7 +547,10 @@ def _build_into(
     _create(con, "recon_settings", "table", settings.sql())
     con.execute(MACROS_FILE.read_text())
     _load_coverage(con, ledger, None)
+    write_cuts(con, {})  # none: every account whole
+    by_name = {m.name: m for m in models}
     for model in models:
+        create_kept(con, None, model.name, _kept_of(model, by_name))
         _create(con, model.name, model.materialized, model.sql)
 
 
@@ -773,6 +808,7 @@ def _rebuild_in_transaction(
     reads = {m.name: read_relations(m.sql) for m in models}
     views = {m.name for m in models if m.materialized == "view"}
     unchanged = _built_whole(models) - _all_accounts(models)
+    by_name = {m.name: m for m in models}
     for model in models:
         if model.scope == ALL_ACCOUNTS:
             shadow(con, relations, (), grained=False)
@@ -781,6 +817,7 @@ def _rebuild_in_transaction(
         elif model.materialized == "table" and model.name not in unchanged:
             between = views_between(model.name, reads, views)
             shadow(con, relations, between, grained=model.grain is not None)
+            create_kept(con, catalog, model.name, _kept_of(model, by_name))
             try:
                 deleted += replace_rows(con, catalog, model.name, model.sql, model.grain)
             except duckdb.Error as exc:
@@ -865,6 +902,16 @@ def _month_of(key: str) -> str:
         if part.startswith("month="):
             return part.removeprefix("month=")
     return ""
+
+
+def _kept_of(model: Model, models: dict[str, Model]) -> dict[str, tuple[str, str | None]]:
+    """The grained models whose kept rows `model` reads: each one's grain and `keeps`."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for name in _kept_inputs(read_relations(model.sql)):
+        grain = models[name].grain
+        if grain is not None:  # load_models refused any other
+            found[name] = (grain, models[name].keeps)
+    return found
 
 
 def _same_as_kept(con: duckdb.DuckDBPyConnection, catalog: str, model: Model) -> bool:

@@ -1,180 +1,58 @@
--- FIFO lots per account and base asset, from the account's cross-margin fills (trades and
--- liquidation fills): the k-th unit bought is matched with the k-th unit sold, whichever
+-- FIFO lots per account and base asset, from the account's cross-margin fills
+-- (statement_lot_fills): the k-th unit bought is matched with the k-th unit sold, whichever
 -- came first, which is FIFO for a position that may also go short (a sale before any
--- purchase opens a short lot that later purchases close). A fill's units are what it moved:
--- a buy acquires qty less a fee taken in the base asset, a sale disposes of qty plus one.
--- Its cost (buy) or proceeds (sale) in the quote asset include the fee when the fee is in
--- the quote asset; in the reporting currency they are the quote amount at the quote's close
--- of the fill's day (1 for the currency itself), and a fee in a third asset (BNB) at that
--- asset's close. A match takes a share of each fill's cost and proceeds: amount x units /
--- fill units, rounded down to 10 decimals by the cumulative difference, so the shares of one
--- fill add up to it exactly. Holdings transferred in carry no cost here: they are no lot.
--- One row per match; the closing fill is the later one.
+-- purchase opens a short lot that later purchases close). A match takes a share of each
+-- fill's cost and proceeds: amount x units / fill units, rounded down to 10 decimals by the
+-- cumulative difference, so the shares of one fill add up to it exactly. Holdings transferred
+-- in carry no cost here: they are no lot. One row per match; the closing fill is the later
+-- one (closed_at). Rebuilt since a cut, the new fills meet the fills still open at it.
+-- grain: time(closed_at)
 -- test: not_null(account, base_asset, matched_qty, closing_trade_key)
-with trades as (
-    select * from stg_trades
+with fills as (
+    select * from statement_lot_fills
 ),
 
-symbols as (
-    select * from int_symbols
+kept as (
+    select * from kept_statement_lot_fills
 ),
 
-liquidations as (
-    select * from stg_liquidations
+cuts as (
+    select * from build_cuts
 ),
 
-prices as (
-    select * from statement_prices
-),
-
-currencies as (
-    select * from statement_currencies
-),
-
-fills as (
-    select
-        trades.account,
-        trades.trade_key,
-        trades.trade_id,
-        trades.order_id,
-        trades.symbol,
-        trades.side,
-        trades.traded_at,
-        cast(trades.traded_at as date) as fill_day,
-        trades.price,
-        trades.qty,
-        trades.commission,
-        trades.commission_asset,
-        symbols.base_asset,
-        symbols.quote_asset,
-        currencies.report_currency,
-        liquidations.order_id is not null as is_liquidation,
-        coalesce(
-            trades.quote_qty,
-            cast(
-                cast(trades.price as decimal(38, 10)) * cast(trades.qty as decimal(38, 10))
-                as decimal(38, 18)
-            )
-        ) as quote_qty
-    from trades
-    inner join symbols on trades.symbol = symbols.symbol
-    inner join currencies on trades.account = currencies.account
-    left join liquidations
-        on trades.account = liquidations.account
-        and trades.symbol = liquidations.symbol
-        and trades.order_id = liquidations.order_id
-    where not coalesce(trades.is_isolated, false)
-),
-
-fill_days as (
-    select distinct
-        account,
-        fill_day
+new_fills as (
+    select fills.*
     from fills
+    left join cuts on fills.account = cuts.account
+    where cuts.cut_at is null or fills.traded_at >= cuts.cut_at
 ),
 
-priced_assets as (
-    select distinct
+-- each side's units before the cut; a fill before it is still open while the other side's
+-- units have not reached its end
+totals as (
+    select
         account,
-        asset
-    from prices
+        base_asset,
+        side,
+        max(units_to) as units
+    from kept
+    group by all
 ),
 
--- The close in force on each day with fills, per priced asset: the day's close or the latest
--- before it. The fills join it on the day; an as-of join of the fills themselves would sort
--- every fill, twice, even when there is no close at all.
-day_closes as (
-    select
-        fill_days.account,
-        priced_assets.asset,
-        fill_days.fill_day,
-        prices.close_price
-    from fill_days
-    inner join priced_assets on fill_days.account = priced_assets.account
-    asof left join prices
-        on priced_assets.account = prices.account
-        and priced_assets.asset = prices.asset
-        and prices.price_day <= fill_days.fill_day
-),
-
-fee_prices as (
-    select
-        fills.*,
-        case
-            when fills.quote_asset = fills.report_currency then 1 else quote_closes.close_price
-        end as quote_close,
-        case
-            when fills.commission_asset = fills.report_currency then 1
-            else fee_closes.close_price
-        end as fee_close
-    from fills
-    left join day_closes as quote_closes
-        on fills.account = quote_closes.account
-        and fills.quote_asset = quote_closes.asset
-        and fills.fill_day = quote_closes.fill_day
-    left join day_closes as fee_closes
-        on fills.account = fee_closes.account
-        and fills.commission_asset = fee_closes.asset
-        and fills.fill_day = fee_closes.fill_day
-),
-
-sized as (
-    select
-        *,
-        case
-            when commission_asset = base_asset then commission else 0
-        end as base_fee,
-        case
-            when commission_asset = quote_asset then commission else 0
-        end as quote_fee,
-        case
-            when commission_asset not in (base_asset, quote_asset)
-                then valued(commission, fee_close)
-            else 0
-        end as other_fee_value
-    from fee_prices
-),
-
-legs as (
-    select
-        *,
-        case side when 'BUY' then qty - base_fee else qty + base_fee end as units,
-        case side when 'BUY' then quote_qty + quote_fee else quote_qty - quote_fee end
-            as quote_amount,
-        -- a fill in the reporting currency, with no fee in a third asset, is worth its quote
-        -- amount: no product to take
-        quote_close = 1 and other_fee_value = 0 as is_worth_quote
-    from sized
-),
-
--- a fill's units and amounts in the integers share_of takes, once per fill
-converted as (
-    select
-        *,
-        in_e8(units) as units_e8,
-        in_e10(quote_amount) as quote_e10
-    from legs
+open_fills as (
+    select kept.*
+    from kept
+    left join totals as other_side
+        on kept.account = other_side.account
+        and kept.base_asset = other_side.base_asset
+        and kept.side <> other_side.side
+    where kept.units_to > coalesce(other_side.units, 0)
 ),
 
 ranged as (
-    select
-        *,
-        sum(units) over running - units as units_from,
-        sum(units) over running as units_to,
-        -- a buy's rank among the account's buys of its base asset, which the sales meet
-        row_number() over running as side_rank,
-        case
-            when is_worth_quote then quote_e10
-            when side = 'BUY'
-                then in_e10(valued(quote_qty + quote_fee, quote_close) + other_fee_value)
-            else in_e10(valued(quote_qty - quote_fee, quote_close) - other_fee_value)
-        end as value_e10
-    from converted
-    window running as (
-        partition by account, base_asset, side
-        order by traded_at, symbol, trade_id
-        rows between unbounded preceding and current row
-    )
+    select * from new_fills
+    union all by name
+    select * from open_fills
 ),
 
 buys as (
@@ -183,6 +61,16 @@ buys as (
         side_rank as buy_rank
     from ranged
     where side = 'BUY'
+),
+
+-- the buys before the first one here (closed at the cut, or none)
+buy_floors as (
+    select
+        account,
+        base_asset,
+        min(buy_rank) - 1 as buys_before
+    from buys
+    group by all
 ),
 
 sells as (
@@ -218,7 +106,7 @@ buy_starts as (
 sale_spans as (
     select
         sells.*,
-        coalesce(buy_ends.buys_ended, 0) + 1 as first_buy_rank,
+        coalesce(buy_ends.buys_ended, buy_floors.buys_before) + 1 as first_buy_rank,
         buy_starts.buys_started as last_buy_rank
     from sells
     asof left join buy_ends
@@ -229,6 +117,9 @@ sale_spans as (
         on sells.account = buy_starts.account
         and sells.base_asset = buy_starts.base_asset
         and buy_starts.units_from < sells.units_to
+    inner join buy_floors
+        on sells.account = buy_floors.account
+        and sells.base_asset = buy_floors.base_asset
 ),
 
 sale_buys as (
@@ -293,6 +184,7 @@ final as (
         case when sale_closes then sell_key else buy_key end as closing_trade_key,
         case when sale_closes then buy_key else sell_key end as opening_trade_key,
         case when sale_closes then buy_at else sell_at end as opened_at,
+        case when sale_closes then sell_at else buy_at end as closed_at,
         buy_quote = sell_quote as is_same_quote,
         cast(matched_qty as decimal(38, 18)) as matched_qty,
         cost_quote,
