@@ -1,4 +1,5 @@
-"""What a build keeps of the warehouse before it: the accounts whose inputs did not change.
+"""What a build keeps of the warehouse before it: the accounts whose inputs did not change,
+and of the others, their rows from before a cut.
 
 Every table of the warehouse holds rows of one account each (an `account` column), and no
 model reads another account's rows, except the models declared `-- scope: all accounts`
@@ -6,14 +7,14 @@ model reads another account's rows, except the models declared `-- scope: all ac
 are those of the warehouse's last build (its fingerprint: the model files, the runner, the
 schemas and specs, the settings, the chart, where the lake is, DuckDB's version), only the
 accounts whose inputs changed need building again: those with a new, removed or rewritten
-lake file (its key, size and modification time) or a changed row in the coverage ledger. They
-are built alone into a warehouse of their own, and their rows are swapped into the warehouse
-in one transaction: a failed build leaves the previous one whole.
+lake file (its key, size and modification time) or a changed row in the coverage ledger. The
+files each account was built from are kept too (`build_files`), so a build knows from when an
+account's rows changed; sql/in_place.py rebuilds it from there, in the warehouse itself, in
+one transaction: a failed build leaves the previous one whole.
 
-Tables that piece holds without an `account` column are replaced whole: the all-accounts models
-(built there from every account's rows) and what depends on no lake row (the chart's roles,
-the settings). A model that reads the lake and holds no account is refused: it would be half
-rebuilt.
+Tables without an `account` column are the all-accounts models (built from every account's
+rows: one that comes out different makes the build whole) and what depends on no lake row
+(the chart's roles, the settings), which a rebuild leaves as they are.
 
 A data test's failing rows are kept per account (`build_data_test_failures`), so a rebuild
 of some accounts replaces theirs and keeps the others'; a failure that names no account
