@@ -10,6 +10,9 @@ between see them too):
 - a model declared `-- grain: time(<column>)` reads its grained inputs from the account's cut
   less `LOOK_BACK` (the rows it can pair with), its other inputs whole, and only its rows at or
   after the cut are replaced;
+- a grained model that carries a running state reads it from `kept_<model>` (a grained
+  model's rows before the cut) and finds each account's cut in `build_cuts`; a whole build
+  has neither (runner.load_models checks who may read them);
 - any other model reads its inputs' rows of the accounts, all of them, and its rows of the
   accounts are replaced.
 

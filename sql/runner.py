@@ -666,7 +666,8 @@ def _earliest_rows(
             time = _quote(STREAMS[stream].time_field)
             for account, at in con.execute(
                 f"select account, min(timezone('UTC', {time})) from read_parquet([{paths}],"
-                " hive_partitioning = true, hive_types = {'account': VARCHAR}) group by account"
+                " hive_partitioning = true, hive_types = {'account': VARCHAR},"
+                " union_by_name = true) group by account"
             ).fetchall():
                 if at is not None:
                     earliest[str(account)] = min(at, earliest.get(str(account), at))
@@ -804,7 +805,7 @@ def _rebuild_in_transaction(
     catalog = str(_one(con, "select current_database()"))
     accounts = frozenset(cuts)
     write_cuts(con, cuts)
-    relations, deleted = _rebuilt_sources(con, catalog, lake, ledger, accounts)
+    relations, deleted = _rebuilt_sources(con, catalog, lake, ledger, cuts)
     reads = {m.name: read_relations(m.sql) for m in models}
     views = {m.name for m in models if m.materialized == "view"}
     unchanged = _built_whole(models) - _all_accounts(models)
@@ -867,22 +868,20 @@ def _rebuilt_sources(
     catalog: str,
     lake: ListedLake,
     ledger: Ledger,
-    accounts: frozenset[str],
+    cuts: dict[str, datetime | str],
 ) -> tuple[dict[str, Relation], int]:
     """The lake's streams and the coverage of the accounts, as the models will read them:
     a local lake's views read the files in place (since a cut, only the months from it); an
     object store's tables and the coverage tables get the accounts' rows anew first."""
     relations: dict[str, Relation] = {}
     deleted = 0
-    read_from = dict(
-        con.execute(f"select account, strftime(read_from, '%Y-%m') from {CUTS}").fetchall()
-    )
+    accounts = frozenset(cuts)
     for stream in STREAMS.values():
         name = f"src_{stream.name}"
         files = lake.files(stream.name, accounts)
         time = f"timezone('UTC', r.{_quote(stream.time_field)})"
         if lake.store.is_local:
-            recent = [k for k in files if _month_of(k) >= str(read_from.get(account_of(k), ""))]
+            recent = [k for k in files if _read_since(cuts.get(account_of(k) or ""), k)]
             whole = f"({source_sql(stream, lake.store, accounts, files)})"
             since = f"({source_sql(stream, lake.store, accounts, recent, by_file=True)})"
             relations[name] = Relation(name, of_accounts(whole), since_reads(since, time))
@@ -894,6 +893,16 @@ def _rebuilt_sources(
     for name in _load_coverage(con, ledger, accounts, into=f"{catalog}.main"):
         relations[name] = table_relation(catalog, name, None)
     return relations, deleted
+
+
+def _read_since(cut: datetime | str | None, key: str) -> bool:
+    """Whether a rebuild since `cut` reads the lake file `key` (its month is not all before
+    where the account's reads start)."""
+    if cut is None or cut == _NONE:
+        return False
+    if cut == _WHOLE or isinstance(cut, str):
+        return True
+    return _month_of(key) >= f"{cut - LOOK_BACK:%Y-%m}"
 
 
 def _month_of(key: str) -> str:

@@ -236,3 +236,13 @@ def test_a_failed_data_test_before_the_cut_outlives_a_rebuild_since_it(
     result = build(built)  # since a cut after that trade: its rows are kept, not tested again
     assert result.rebuilt == ("alpha",)
     assert [(f.test.model, f.failing_rows) for f in result.failures] == [("stg_trades", 1)]
+
+
+def test_an_account_gone_from_the_lake_is_rebuilt_whole_in_place(
+    built: Path, tmp_path: Path
+) -> None:
+    for stream in (built / "lake").iterdir():
+        shutil.rmtree(stream / "account=beta", ignore_errors=True)
+    result = build(built)  # beta's rows are those of its coverage alone now; alpha's are kept
+    assert result.rebuilt == ("beta",)
+    assert differences_from_a_whole_build(built, tmp_path / "whole") == []
