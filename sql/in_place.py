@@ -140,25 +140,57 @@ def shadow(
 
 
 def replace_rows(
-    con: duckdb.DuckDBPyConnection, catalog: str, name: str, sql: str, grain: str | None
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    name: str,
+    sql: str,
+    grain: str | None,
+    key: str | None = None,
 ) -> int:
     """Replace the accounts' rows of the warehouse's table `name` by those `sql` gives (of a
-    grained table, those at or after each account's cut); the rows deleted."""
+    grained table, those at or after each account's cut; of one with a `key` too, every row
+    it gives, and the old rows of each key it gives go as well); the rows deleted."""
     table = f"{catalog}.main.{name}"
+    if key is not None and grain is not None:
+        return _replace_keys(con, table, f"fresh_{name}", sql, grain, key)
     if grain is None:
         kept = f"where account in (select account from {CUTS})"
         fresh = f"select * from ({sql}) as r"
     else:
-        kept = (
-            f"where exists (select 1 from {CUTS} as c where c.account = {table}.account"
-            f" and {table}.{grain} >= c.cut_at)"
-        )
+        kept = f"where {_since_cut(table, grain)}"
         fresh = (
             f"select r.* from ({sql}) as r semi join {CUTS} as c"
             f" on r.account = c.account and r.{grain} >= c.cut_at"
         )
     gone = con.execute(f"delete from {table} {kept}").fetchone()
     con.execute(f"insert into {table} by name {fresh}")
+    return int(gone[0]) if gone else 0
+
+
+def _since_cut(table: str, grain: str) -> str:
+    """Whether a row of `table` lies at or after its account's cut."""
+    return (
+        f"exists (select 1 from {CUTS} as c where c.account = {table}.account"
+        f" and {table}.{grain} >= c.cut_at)"
+    )
+
+
+def _replace_keys(
+    con: duckdb.DuckDBPyConnection, table: str, fresh: str, sql: str, grain: str, key: str
+) -> int:
+    """A keyed model's rows: made into the temporary table `fresh` before any go (the model
+    reads its own kept rows), then its rows at or after the cut and those of every key made
+    again replaced."""
+    con.execute(f"create or replace temp table {fresh} as {sql}")
+    try:
+        gone = con.execute(
+            f"delete from {table} where {_since_cut(table, grain)} or exists (select 1 from"
+            f" {fresh} as f where f.account = {table}.account"
+            f" and f.{key} is not distinct from {table}.{key})"
+        ).fetchone()
+        con.execute(f"insert into {table} by name select * from {fresh}")
+    finally:
+        con.execute(f"drop table temp.main.{fresh}")
     return int(gone[0]) if gone else 0
 
 

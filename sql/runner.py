@@ -95,6 +95,8 @@ LAKE_DIR = "lake"  # a local lake's folder in DATA_DIR
 # the chart of accounts the journal books into: DATA_DIR's own, else this default
 CHART_FILE = "chart_of_accounts.csv"
 WAREHOUSE_NAME = "warehouse.duckdb"
+# the covered stretch per account and stream: a rebuild compares where each starts
+COVERAGE = "int_stream_coverage"
 DATA_TESTS_TABLE = "build_data_tests"  # how the build's data tests went, one row per test
 # model folders and how their models are materialized unless a file says otherwise
 LAYERS: dict[str, str] = {"staging": "table", "intermediate": "table", "marts": "table"}
@@ -143,6 +145,9 @@ class Model:
     # `-- grain: time(<column>)`: each row, at its <column>, comes from the rows of its inputs
     # near that time only, so a rebuild since a cut keeps the rows before it (sql/in_place.py)
     grain: str | None = None
+    # `-- grain: time(<column>), key(<key>)`: rows of one <key> come from its input rows
+    # whatever their times; a rebuild makes again every key it gives a row of (sql/in_place.py)
+    grain_key: str | None = None
     # `-- keeps: <column> <type>, ...`: the columns of its own rows before the cut it reads as
     # `kept_<name>` (typed here for a whole build, where there are none)
     keeps: str | None = None
@@ -226,14 +231,18 @@ def _scope(sql: str, path: Path) -> str:
     return ALL_ACCOUNTS
 
 
-def _grain(sql: str, path: Path) -> str | None:
+def _grain(sql: str, path: Path) -> tuple[str | None, str | None]:
+    """A model's grain: its time column and its key column, each None when not declared."""
     declared = re.search(r"^--\s*grain:\s*(.+?)\s*$", sql, flags=re.MULTILINE)
     if declared is None:
-        return None
-    column = re.fullmatch(r"time\((\w+)\)", declared.group(1))
-    if column is None:
-        raise BuildError(f"{path}: unknown `-- grain: {declared.group(1)}` (say `time(<column>)`)")
-    return column.group(1)
+        return None, None
+    grain = re.fullmatch(r"time\((\w+)\)(?:,\s*key\((\w+)\))?", declared.group(1))
+    if grain is None:
+        raise BuildError(
+            f"{path}: unknown `-- grain: {declared.group(1)}`"
+            " (say `time(<column>)` or `time(<column>), key(<column>)`)"
+        )
+    return grain.group(1), grain.group(2)
 
 
 def _keeps(sql: str) -> str | None:
@@ -273,6 +282,7 @@ def _read_models(sql_dir: Path) -> dict[str, Model]:
         reads = read_relations(sql)
         depends_on = (reads | _kept_inputs(reads)) & files.keys() - {name}
         tests = declared_tests(name, sql) + tuple(t for t in singular if t.model == name)
+        grain, grain_key = _grain(sql, path)
         models[name] = Model(
             name,
             path,
@@ -281,8 +291,9 @@ def _read_models(sql_dir: Path) -> dict[str, Model]:
             depends_on,
             tests,
             _scope(sql, path),
-            _grain(sql, path),
-            _keeps(sql),
+            grain=grain,
+            grain_key=grain_key,
+            keeps=_keeps(sql),
         )
     for model in models.values():
         _check_kept(model, models)
@@ -804,12 +815,16 @@ def _rebuild_in_transaction(
 ) -> tuple[DataTestResult, ...] | None:
     catalog = str(_one(con, "select current_database()"))
     accounts = frozenset(cuts)
+    coverage = _load_coverage(con, ledger, accounts, into=f"{catalog}.main")
+    by_name = {m.name: m for m in models}
+    cuts = cuts | dict.fromkeys(_coverage_moved(con, catalog, by_name[COVERAGE], accounts), _WHOLE)
     write_cuts(con, cuts)
-    relations, deleted = _rebuilt_sources(con, catalog, lake, ledger, cuts)
+    relations, deleted = _rebuilt_sources(con, catalog, lake, cuts)
+    for name in coverage:
+        relations[name] = table_relation(catalog, name, None)
     reads = {m.name: read_relations(m.sql) for m in models}
     views = {m.name for m in models if m.materialized == "view"}
     unchanged = _built_whole(models) - _all_accounts(models)
-    by_name = {m.name: m for m in models}
     for model in models:
         if model.scope == ALL_ACCOUNTS:
             shadow(con, relations, (), grained=False)
@@ -820,7 +835,9 @@ def _rebuild_in_transaction(
             shadow(con, relations, between, grained=model.grain is not None)
             create_kept(con, catalog, model.name, _kept_of(model, by_name))
             try:
-                deleted += replace_rows(con, catalog, model.name, model.sql, model.grain)
+                deleted += replace_rows(
+                    con, catalog, model.name, model.sql, model.grain, model.grain_key
+                )
             except duckdb.Error as exc:
                 raise BuildError(f"{model.name}: {first_line(exc)}") from exc
             relations[model.name] = table_relation(catalog, model.name, model.grain)
@@ -863,16 +880,33 @@ def _test_rebuilt_rows(
     return failures
 
 
+def _coverage_moved(
+    con: duckdb.DuckDBPyConnection, catalog: str, coverage: Model, accounts: frozenset[str]
+) -> set[str]:
+    """The accounts where a stream's covered stretch starts elsewhere than in the last build
+    (the coverage ledger's rows of the accounts loaded anew): a grained model may leave out
+    rows from before it (the capital-flow check does), so they are rebuilt whole."""
+    columns = "account, stream, partition_key, covered_from"
+    theirs = "where list_contains($1, r.account)"
+    now = f"select {columns} from ({coverage.sql}) as r {theirs}"
+    before = f"select {columns} from {catalog}.main.{coverage.name} as r {theirs}"
+    rows = con.execute(
+        f"select account from (({now}) except ({before})) union"
+        f" select account from (({before}) except ({now}))",
+        [sorted(accounts)],
+    ).fetchall()
+    return {str(account) for (account,) in rows}
+
+
 def _rebuilt_sources(
     con: duckdb.DuckDBPyConnection,
     catalog: str,
     lake: ListedLake,
-    ledger: Ledger,
     cuts: dict[str, datetime | str],
 ) -> tuple[dict[str, Relation], int]:
-    """The lake's streams and the coverage of the accounts, as the models will read them:
-    a local lake's views read the files in place (since a cut, only the months from it); an
-    object store's tables and the coverage tables get the accounts' rows anew first."""
+    """The lake's streams of the accounts, as the models will read them: a local lake's views
+    read the files in place (since a cut, only the months from it); an object store's tables
+    get the accounts' rows anew first."""
     relations: dict[str, Relation] = {}
     deleted = 0
     accounts = frozenset(cuts)
@@ -890,8 +924,6 @@ def _rebuilt_sources(
             deleted += replace_rows(con, catalog, name, sql, None)
             table = f"{catalog}.main.{name}"
             relations[name] = Relation(name, of_accounts(table), since_reads(table, time))
-    for name in _load_coverage(con, ledger, accounts, into=f"{catalog}.main"):
-        relations[name] = table_relation(catalog, name, None)
     return relations, deleted
 
 

@@ -330,7 +330,8 @@ flow_findings as (
         row_at as happened_at,
         list_sort(list_distinct([flow_asset, typed_asset])) as assets
     from flows
-    where status in ('break', 'provisional')
+    -- a matched row is never a break: its status is worked out only for the others
+    where match_status <> 'matched' and status in ('break', 'provisional')
 ),
 
 pending_findings as (
