@@ -35,27 +35,11 @@ bounds as (
     from instants
 ),
 
--- The lines are summed per hour before they meet the intervals: the as-of join then sorts the
--- hours, not the lines. An hour with a snapshot instant inside it (its last line is after the
--- end of its first line's interval) is assigned line by line instead.
+-- The lines meet the intervals summed per hour (int_ledger_hours): the as-of join then sorts
+-- the hours, not the lines. An hour with a snapshot instant inside it (its last line is after
+-- the end of its first line's interval) is assigned line by line instead.
 hours as (
-    select
-        account,
-        asset,
-        entry_type,
-        status,
-        date_trunc('hour', ledger_at) as ledger_hour,
-        min(ledger_at) as first_at,
-        max(ledger_at) as last_at,
-        sum(balance_effect) as balance_effects,
-        sum(principal_effect) as principal_effects,
-        sum(interest_effect) as interest_effects,
-        count(*) filter (where principal_effect <> 0) as principal_rows,
-        count(*) filter (where interest_effect <> 0) as interest_rows,
-        count(*) filter (where balance_effect <> 0) as balance_rows,
-        count(*) as ledger_rows
-    from ledger
-    group by all
+    select * from int_ledger_hours
 ),
 
 hour_starts as (

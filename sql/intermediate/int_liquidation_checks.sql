@@ -24,14 +24,19 @@ settings as (
     select * from recon_settings
 ),
 
+-- the fills of the liquidations' orders only: a few among millions of trades
 fills as (
     select
-        account,
-        symbol,
-        order_id,
+        trades.account,
+        trades.symbol,
+        trades.order_id,
         count(*) as fill_count,
-        cast(sum(qty) as decimal(38, 18)) as filled_qty
+        cast(sum(trades.qty) as decimal(38, 18)) as filled_qty
     from trades
+    semi join liquidations
+        on trades.account = liquidations.account
+        and trades.symbol = liquidations.symbol
+        and trades.order_id = liquidations.order_id
     group by all
 ),
 
