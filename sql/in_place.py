@@ -139,6 +139,11 @@ def shadow(
         con.execute(f"create or replace temp view {name} as {query}")
 
 
+def literal(text: str) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def replace_rows(
     con: duckdb.DuckDBPyConnection,
     catalog: str,
@@ -151,47 +156,51 @@ def replace_rows(
     grained table, those at or after each account's cut; of one with a `key` too, every row
     it gives, and the old rows of each key it gives go as well); the rows deleted."""
     table = f"{catalog}.main.{name}"
-    if key is not None and grain is not None:
-        return _replace_keys(con, table, f"fresh_{name}", sql, grain, key)
     if grain is None:
-        kept = f"where account in (select account from {CUTS})"
-        fresh = f"select * from ({sql}) as r"
-    else:
-        kept = f"where {_since_cut(table, grain)}"
-        fresh = (
-            f"select r.* from ({sql}) as r semi join {CUTS} as c"
+        gone = con.execute(f"delete from {table} where account in (select account from {CUTS})")
+        con.execute(f"insert into {table} by name select * from ({sql}) as r")
+        return _count(gone)
+    if key is None:
+        deleted = _delete_since_cut(con, table, grain)
+        con.execute(
+            f"insert into {table} by name select r.* from ({sql}) as r semi join {CUTS} as c"
             f" on r.account = c.account and r.{grain} >= c.cut_at"
         )
-    gone = con.execute(f"delete from {table} {kept}").fetchone()
-    con.execute(f"insert into {table} by name {fresh}")
-    return int(gone[0]) if gone else 0
-
-
-def _since_cut(table: str, grain: str) -> str:
-    """Whether a row of `table` lies at or after its account's cut."""
-    return (
-        f"exists (select 1 from {CUTS} as c where c.account = {table}.account"
-        f" and {table}.{grain} >= c.cut_at)"
-    )
-
-
-def _replace_keys(
-    con: duckdb.DuckDBPyConnection, table: str, fresh: str, sql: str, grain: str, key: str
-) -> int:
-    """A keyed model's rows: made into the temporary table `fresh` before any go (the model
-    reads its own kept rows), then its rows at or after the cut and those of every key made
-    again replaced."""
-    con.execute(f"create or replace temp table {fresh} as {sql}")
+        return deleted
+    fresh = f"fresh_{name}"
+    con.execute(f"create or replace temp table {fresh} as {sql}")  # it reads its kept rows
     try:
+        deleted = _delete_since_cut(con, table, grain)
         gone = con.execute(
-            f"delete from {table} where {_since_cut(table, grain)} or exists (select 1 from"
-            f" {fresh} as f where f.account = {table}.account"
-            f" and f.{key} is not distinct from {table}.{key})"
-        ).fetchone()
+            f"delete from {table} as t using (select distinct account, {key} from {fresh}) as f"
+            f" where t.account = f.account and t.{key} is not distinct from f.{key}"
+        )
         con.execute(f"insert into {table} by name select * from {fresh}")
     finally:
         con.execute(f"drop table temp.main.{fresh}")
-    return int(gone[0]) if gone else 0
+    return deleted + _count(gone)
+
+
+def _delete_since_cut(con: duckdb.DuckDBPyConnection, table: str, grain: str) -> int:
+    """Delete the rows at or after each account's cut, an account at a time with its cut as a
+    constant, so that the row groups wholly before it are skipped (deleting through a join
+    with the cuts read every row: 0.8 s of a 10 M-line ledger)."""
+    deleted = 0
+    cuts = con.execute(f"select account, cast(cut_at as varchar) from {CUTS}").fetchall()
+    for account, cut in cuts:
+        deleted += _count(
+            con.execute(
+                f"delete from {table} where account = {literal(account)}"
+                f" and {grain} >= cast({literal(cut)} as timestamp)"
+            )
+        )
+    return deleted
+
+
+def _count(result: duckdb.DuckDBPyConnection) -> int:
+    """The rows a DELETE reports."""
+    row = result.fetchone()
+    return int(row[0]) if row else 0
 
 
 def views_between(name: str, reads: Mapping[str, frozenset[str]], views: set[str]) -> set[str]:

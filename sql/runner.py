@@ -52,6 +52,7 @@ from sql.in_place import (
     LOOK_BACK,
     Relation,
     create_kept,
+    literal,
     of_accounts,
     replace_rows,
     shadow,
@@ -337,10 +338,6 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _empty_relation(stream: StreamSchema) -> str:
     """The stream's columns, typed as models.schemas declares them, with no rows."""
     columns = [
@@ -384,7 +381,7 @@ def source_sql(
     else:
         folders = {f"{stream.name}/account={account_of(key)}" for key in files}
         globs = [f"{folder}/**/*.parquet" for folder in sorted(folders)]
-    patterns = ", ".join(_literal(_lake_path(store, glob)) for glob in globs)
+    patterns = ", ".join(literal(_lake_path(store, glob)) for glob in globs)
     return (
         f"select * from read_parquet([{patterns}], hive_partitioning = true, "
         f"union_by_name = true, hive_types = {{{hive_types}}}, hive_types_autocast = false)\n"
@@ -673,7 +670,7 @@ def _earliest_rows(
         _search_data_dir(con, data_dir)
         lake.store.register_with(con)
         for stream, files in keys.items():
-            paths = ", ".join(_literal(_lake_path(lake.store, key)) for key in files)
+            paths = ", ".join(literal(_lake_path(lake.store, key)) for key in files)
             time = _quote(STREAMS[stream].time_field)
             for account, at in con.execute(
                 f"select account, min(timezone('UTC', {time})) from read_parquet([{paths}],"
@@ -1036,12 +1033,12 @@ def _bound_resources(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     for setting, (variable, default) in RESOURCE_SETTINGS.items():
         value = os.environ.get(variable, default)
         try:
-            con.execute(f"set {setting} = {_literal(value)}")
+            con.execute(f"set {setting} = {literal(value)}")
         except duckdb.Error as exc:
             raise BuildError(f"{variable}={value!r}: {first_line(exc)}") from None
     con.execute("set preserve_insertion_order = false")
     _sort_merge_as_of_joins(con)
-    con.execute("set temp_directory = " + _literal(str(data_dir / ".duckdb-spill")))
+    con.execute("set temp_directory = " + literal(str(data_dir / ".duckdb-spill")))
 
 
 def _sort_merge_as_of_joins(con: duckdb.DuckDBPyConnection) -> None:
@@ -1054,7 +1051,7 @@ def _sort_merge_as_of_joins(con: duckdb.DuckDBPyConnection) -> None:
 
 def _search_data_dir(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     """Relative paths in the warehouse's views (the lake's) resolve in DATA_DIR."""
-    con.execute("set file_search_path = " + _literal(str(Path(data_dir).resolve())))
+    con.execute("set file_search_path = " + literal(str(Path(data_dir).resolve())))
 
 
 def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
