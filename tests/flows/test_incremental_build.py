@@ -70,6 +70,21 @@ def rewrite_a_file_of(data: Path, account: str) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
 
 
+def plant_later_version(
+    source: Path, into: Path, replaced: str, where: str = "true", order: str = "1"
+) -> None:
+    """Write into the lake folder `into` a later version (fetched a second after) of the first
+    row, by `order`, of the parquet `source` (a file or a glob) where `where` holds, with the
+    columns `replaced` (`expression as column, ...`) replaced."""
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select * replace ({replaced}, _fetched_at + interval 1 second as _fetched_at)"
+            f" from read_parquet('{source}', hive_partitioning = false, union_by_name = true)"
+            f" where {where} order by {order} limit 1) to '{into / 'part-later.parquet'}'"
+            " (format parquet)"
+        )
+
+
 @pytest.fixture(scope="module")
 def two_exchanges(sim_factory: SimFactory) -> dict[str, RunningSimulator]:
     """Frozen exchange clocks that only the tests move: each step is the same on any machine
@@ -206,12 +221,7 @@ def test_deleted_rows_wait_for_a_vacuum_and_change_nothing(
 def test_a_failed_data_test_of_one_account_outlives_a_rebuild_of_another(built: Path) -> None:
     # a later version of one of alpha's loans, with a status no loan has
     loans = next((built / "lake" / "loans" / "account=alpha").rglob("*.parquet"))
-    with duckdb.connect() as con:
-        con.execute(
-            "copy (select * replace ('BOGUS' as status, _fetched_at + interval 1 second as"
-            f" _fetched_at) from read_parquet('{loans}', hive_partitioning = false) limit 1)"
-            f" to '{loans.parent / 'part-bogus.parquet'}' (format parquet)"
-        )
+    plant_later_version(loans, loans.parent, "'BOGUS' as status")
     assert build(built).rebuilt == ("alpha",)
     rewrite_a_file_of(built, "beta")
     result = build(built)
@@ -225,13 +235,7 @@ def test_a_failed_data_test_before_the_cut_outlives_a_rebuild_since_it(
 ) -> None:
     # a later version of alpha's first trade, priced to nine decimals: a trade's test fails
     trades = min((built / "lake" / "trades" / "account=alpha").rglob("*.parquet"))
-    with duckdb.connect() as con:
-        con.execute(
-            "copy (select * replace (price + 0.000000001 as price, _fetched_at + interval 1"
-            f" second as _fetched_at) from read_parquet('{trades}', hive_partitioning = false)"
-            f" order by \"time\" limit 1) to '{trades.parent / 'part-bogus.parquet'}'"
-            " (format parquet)"
-        )
+    plant_later_version(trades, trades.parent, "price + 0.000000001 as price", order='"time"')
     assert build(built).rebuilt == ("alpha",)
     advance(two_exchanges["alpha"], 5)
     export(two_exchanges["alpha"], "alpha", built)
@@ -257,17 +261,15 @@ def test_a_capital_flow_row_pairs_with_its_typed_row_days_before_the_cut(
     # smaller id than its own flow row: it takes the transfer (the time differs), and the old
     # flow row is left without one; both sides are days before the rebuild's cut
     flows = built / "lake" / "capital_flow" / "account=alpha"
-    newest = max(flows.rglob("*.parquet"))
-    with duckdb.connect() as con:
-        con.execute(
-            "copy (with all_rows as (select * from read_parquet"
-            f"('{flows}/*/*.parquet', hive_partitioning = false, union_by_name = true)),"
-            ' newest as (select max("timestamp") as at from all_rows)'
-            ' select a.* replace (-1 as id, newest.at as "timestamp", _fetched_at + interval 1'
-            " second as _fetched_at) from all_rows as a, newest where a.type = 'TRANSFER'"
-            f" order by a.\"timestamp\" limit 1) to '{newest.parent / 'part-late.parquet'}'"
-            " (format parquet)"
-        )
+    every_file = flows / "*" / "*.parquet"
+    now = f"(select max(timestamp) from read_parquet('{every_file}', hive_partitioning = false))"
+    plant_later_version(
+        every_file,
+        max(flows.rglob("*.parquet")).parent,
+        f'-1 as id, {now} as "timestamp"',
+        where="type = 'TRANSFER'",
+        order='"timestamp"',
+    )
     assert build(built).rebuilt == ("alpha",)
     with runner.connect(built) as con:
         statuses = con.execute(
