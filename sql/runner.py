@@ -821,7 +821,7 @@ def _rebuild_in_transaction(
         relations[name] = table_relation(catalog, name, None)
     reads = {m.name: read_relations(m.sql) for m in models}
     views = {m.name for m in models if m.materialized == "view"}
-    unchanged = _built_whole(models) - _all_accounts(models)
+    unchanged = _reading_no_lake(models) - _all_accounts(models)
     for model in models:
         if model.scope == ALL_ACCOUNTS:
             shadow(con, relations, (), grained=False)
@@ -838,14 +838,15 @@ def _rebuild_in_transaction(
             except duckdb.Error as exc:
                 raise BuildError(f"{model.name}: {first_line(exc)}") from exc
             relations[model.name] = table_relation(catalog, model.name, model.grain)
-    failures = _test_rebuilt_rows(con, models, relations, views, accounts)
+    tests = data_tests(models)
+    failures = _test_rebuilt_rows(con, models, tests, relations, views, accounts)
     shadow(con, relations, (), grained=False)
     all_accounts = _all_accounts(models)
     if any(f.account is None and f.test.model not in all_accounts for f in failures):
         return None
     waiting = vacuum_now(con, deleted)
     record(con, inputs, failures, all_accounts, accounts, waiting)
-    results = kept_results(con, data_tests(models), SAMPLE_ROWS)
+    results = kept_results(con, tests, SAMPLE_ROWS)
     _record_data_tests(con, results)
     return results
 
@@ -853,6 +854,7 @@ def _rebuild_in_transaction(
 def _test_rebuilt_rows(
     con: duckdb.DuckDBPyConnection,
     models: list[Model],
+    tests: tuple[DataTest, ...],
     relations: dict[str, Relation],
     views: set[str],
     accounts: frozenset[str],
@@ -867,7 +869,6 @@ def _test_rebuilt_rows(
         ).fetchall()
     )
     grained = {m.name for m in models if m.grain is not None}
-    tests = data_tests(models)
     since = tuple(t for t in tests if t.model in grained and (t.model, t.rule) not in failing)
     failures: list[Failure] = []
     for batch, from_cut in ((since, True), (tuple(t for t in tests if t not in since), False)):
@@ -975,15 +976,15 @@ def _all_accounts(models: list[Model]) -> frozenset[str]:
 _STATIC_TABLES = frozenset({"chart_of_accounts", "recon_settings", "src_stream_retention"})
 
 
-def _built_whole(models: list[Model]) -> frozenset[str]:
-    """The tables a rebuild of some accounts may replace whole: those reading no account's
-    rows, and the all-accounts models (built from every account's)."""
+def _reading_no_lake(models: list[Model]) -> frozenset[str]:
+    """The tables that read no lake row, all the way down (the chart's roles, the settings): a
+    rebuild of some accounts leaves them as they are."""
     reads_lake: set[str] = set()
     for model in models:  # in build order: a model's inputs come before it
         reads = read_relations(model.sql)
         if reads & reads_lake or any(r.startswith("src_") for r in reads - _STATIC_TABLES):
             reads_lake.add(model.name)
-    return _STATIC_TABLES | _all_accounts(models) | {m.name for m in models} - reads_lake
+    return _STATIC_TABLES | ({m.name for m in models} - reads_lake)
 
 
 def _remove_database(path: Path) -> None:
