@@ -76,10 +76,23 @@ recent_flows as (
     anti join cuts on flows.account = cuts.account and flows.flowed_at < cuts.cut_at
 ),
 
-recent_ledger as (
+-- the ledger's lines that type a row (a fill's legs, a charge paid in BNB), from where the
+-- capital flow was read on: it is kept 90 days, so most of a long history is left out here
+typing_ledger as (
     select ledger.*
     from ledger
-    anti join cuts on ledger.account = cuts.account and ledger.ledger_at < cuts.cut_at
+    semi join windows
+        on ledger.account = windows.account
+        and ledger.ledger_at >= windows.checked_from
+    where ledger.source_stream = 'trades' or ledger.entry_type = 'INTEREST_CONVERTED'
+),
+
+recent_ledger as (
+    select typing_ledger.*
+    from typing_ledger
+    anti join cuts
+        on typing_ledger.account = cuts.account
+        and typing_ledger.ledger_at < cuts.cut_at
 ),
 
 -- the typed streams' transaction ids and times, whatever their status
@@ -103,25 +116,30 @@ stream_ids as (
     from repays
 ),
 
--- the ids made again: those of a recent row, and those a kept row reached the cut with
+-- the ids made again: those of a recent row, and those a kept row reached the cut with (of
+-- the accounts rebuilt: a whole build reads no older row)
 touched as (
     select
-        account,
-        tran_id
+        recent_flows.account,
+        recent_flows.tran_id
     from recent_flows
+    semi join cuts on recent_flows.account = cuts.account
     union
     select
-        account,
-        case when source_stream = 'trades' then trade_id else tx_id end as tran_id
+        recent_ledger.account,
+        case
+            when recent_ledger.source_stream = 'trades' then recent_ledger.trade_id
+            else recent_ledger.tx_id
+        end as tran_id
     from recent_ledger
-    where source_stream = 'trades' or entry_type = 'INTEREST_CONVERTED'
+    semi join cuts on recent_ledger.account = cuts.account
     union
     select
         stream_ids.account,
         stream_ids.tran_id
     from stream_ids
-    anti join cuts
-        on stream_ids.account = cuts.account and stream_ids.happened_at < cuts.cut_at
+    semi join cuts
+        on stream_ids.account = cuts.account and stream_ids.happened_at >= cuts.cut_at
     union
     select
         kept.account,
@@ -141,11 +159,14 @@ flow_candidates as (
         and older_flows.tran_id is not distinct from touched.tran_id
 ),
 
-ledger_candidates as (
+checked_ledger as (
     select * from recent_ledger
     union all by name
     select older_ledger.*
     from older_ledger
+    semi join windows
+        on older_ledger.account = windows.account
+        and older_ledger.ledger_at >= windows.checked_from
     semi join touched
         on older_ledger.account = touched.account
         and case
@@ -153,16 +174,6 @@ ledger_candidates as (
             else older_ledger.tx_id
         end = touched.tran_id
     where older_ledger.source_stream = 'trades' or older_ledger.entry_type = 'INTEREST_CONVERTED'
-),
-
--- the ledger's lines from where the capital flow was read on, before any typed row is made of
--- them: the flow is kept 90 days, so most of a long history is left out here
-checked_ledger as (
-    select ledger_candidates.*
-    from ledger_candidates
-    semi join windows
-        on ledger_candidates.account = windows.account
-        and ledger_candidates.ledger_at >= windows.checked_from
 ),
 
 typed_transfers as (
@@ -269,9 +280,19 @@ stream_typed_rows as (
 ),
 
 all_typed_rows as (
-    -- the ledger's are of the ids made again already (ledger_candidates)
+    -- the recent rows, and the older ones of the ids made again (the ledger's are of those
+    -- already: checked_ledger)
     select stream_typed_rows.*
     from stream_typed_rows
+    anti join cuts
+        on stream_typed_rows.account = cuts.account
+        and stream_typed_rows.happened_at < cuts.cut_at
+    union all by name
+    select stream_typed_rows.*
+    from stream_typed_rows
+    semi join cuts
+        on stream_typed_rows.account = cuts.account
+        and stream_typed_rows.happened_at < cuts.cut_at
     semi join touched
         on stream_typed_rows.account = touched.account
         and stream_typed_rows.tran_id = touched.tran_id
